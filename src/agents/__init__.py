@@ -1,0 +1,1 @@
+"""Specialised incident agents: detection, diagnosis, remediation, FinOps and security."""

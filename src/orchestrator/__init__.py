@@ -1,0 +1,1 @@
+"""The LangGraph incident graph and the scenario runner that drives it."""

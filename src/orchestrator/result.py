@@ -1,0 +1,109 @@
+"""The result object of a scenario run (spec: "Expectations and the run's result") and the pure
+function that judges a run against the scenario's ``expect`` block."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+from services.scenario.model import Expect
+
+
+class RootCauseResult(BaseModel):
+    service: str
+    fault: str
+    rank: int
+    confidence: float
+
+
+class ScenarioResult(BaseModel):
+    """One scenario's outcome; ``--json`` prints exactly this, one object per line."""
+
+    scenario: str
+    passed: bool
+    detected: bool
+    ttd_s: int | None = None
+    incident_ids: list[str] = Field(default_factory=list)
+    root_cause: RootCauseResult | None = None
+    proposed: list[str] = Field(default_factory=list)
+    executed: list[str] = Field(default_factory=list)
+    forbidden_executed: list[str] = Field(default_factory=list)
+    approval_requested: bool = False
+    recovered: bool
+    ttr_s: int | None = None
+    downtime_cost_usd: float
+    failed_expectations: list[str] = Field(default_factory=list)
+    source: str
+    seed: int
+    steps: int
+    wall_s: float
+    timeline: list[dict[str, Any]] = Field(default_factory=list)
+    warnings: list[str] = Field(default_factory=list)
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """What the commander did, and what the world did, in one run."""
+
+    detected: bool
+    ttd_s: int | None
+    root_cause: RootCauseResult | None
+    executed: list[str]
+    approval_requested: bool
+    recovered: bool
+    ttr_s: int | None
+    has_faults: bool
+
+
+def failed_expectations(expect: Expect | None, outcome: Outcome) -> list[str]:
+    """Each expectation of ``expect`` that ``outcome`` does not meet, in words."""
+    if expect is None:
+        return []
+    failed: list[str] = []
+    if expect.incident is True and not outcome.detected:
+        failed.append("incident: expected an incident, none was opened")
+    if expect.incident is False and outcome.executed:
+        failed.append(
+            f"incident: noise only, yet actions were executed ({', '.join(outcome.executed)})"
+        )
+    if expect.detect_within is not None and outcome.detected:
+        if outcome.ttd_s is None or outcome.ttd_s > expect.detect_within:
+            failed.append(
+                f"detect_within: detected after {outcome.ttd_s}s, expected {expect.detect_within}s"
+            )
+    elif expect.detect_within is not None:
+        failed.append("detect_within: not detected")
+    if expect.root_cause is not None:
+        got = outcome.root_cause
+        if got is None:
+            failed.append("root_cause: no root cause named")
+        elif (got.service, got.fault) != (expect.root_cause.service, expect.root_cause.fault):
+            failed.append(
+                f"root_cause: named {got.service}/{got.fault}, expected "
+                f"{expect.root_cause.service}/{expect.root_cause.fault.value}"
+            )
+    remediation = expect.remediation
+    if remediation is not None:
+        executed = set(outcome.executed)
+        if remediation.any_of and not executed & set(remediation.any_of):
+            failed.append(
+                f"remediation.any_of: none of {', '.join(remediation.any_of)} was executed"
+            )
+        forbidden = sorted(executed & set(remediation.forbidden))
+        if forbidden:
+            failed.append(f"remediation.forbidden: executed {', '.join(forbidden)}")
+        if remediation.approval == "required" and not outcome.approval_requested:
+            failed.append("remediation.approval: required, but no approval was asked")
+        if remediation.approval == "auto" and outcome.approval_requested:
+            failed.append("remediation.approval: should run unattended, but approval was asked")
+    if expect.recovered_within is not None:
+        if not outcome.recovered:
+            failed.append("recovered_within: not recovered by the end of the run")
+        elif outcome.ttr_s is not None and outcome.ttr_s > expect.recovered_within:
+            failed.append(
+                f"recovered_within: recovered after {outcome.ttr_s}s, "
+                f"expected {expect.recovered_within}s"
+            )
+    return failed

@@ -1,0 +1,157 @@
+"""``incident-commander``: the command line. Commander errors become exit code 2 and a message on
+stderr here, in one place; ``--check`` failures are exit code 1."""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import Annotated
+
+import typer
+
+from orchestrator.result import ScenarioResult
+from orchestrator.runner import ApprovalAnswer, RunOptions, run_scenario
+from services.aws.port import open_aws_port
+from services.errors import CommanderError
+from services.scenario.loader import builtin_scenarios, load_scenario, resolve_scenarios
+from services.settings import get_settings
+
+app = typer.Typer(
+    name="incident-commander",
+    help="Autonomous incident commander: five agents vote on every remediation.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+scenario_app = typer.Typer(
+    help="Scenario files: list the built-in library, validate and run files.",
+    no_args_is_help=True,
+)
+app.add_typer(scenario_app, name="scenario")
+
+
+def _out(text: str) -> None:
+    typer.echo(text)
+
+
+def _err(text: str) -> None:
+    typer.echo(text, err=True)
+
+
+@scenario_app.command("list")
+def scenario_list(
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON object per scenario.")] = False,
+) -> None:
+    """Show the built-in scenario library."""
+    settings = get_settings()
+    for name, path in builtin_scenarios(settings.scenario_library).items():
+        scenario = load_scenario(path).scenario
+        faults: list[str] = sorted({event.kind for event in scenario.faults})
+        if as_json:
+            _out(
+                json.dumps(
+                    {
+                        "name": name,
+                        "path": str(path),
+                        "faults": faults,
+                        "services": len(scenario.services),
+                        "duration_s": scenario.duration,
+                        "description": scenario.description,
+                    }
+                )
+            )
+        else:
+            shown = ", ".join(faults) or "(noise only)"
+            _out(f"{name:36} {shown:44} {scenario.description}")
+
+
+@scenario_app.command("validate")
+def scenario_validate(
+    paths: Annotated[list[str], typer.Argument(help="Files, folders or built-in names.")],
+) -> None:
+    """Check scenario files against format v1 without running them."""
+    for path in resolve_scenarios(paths, get_settings().scenario_library):
+        loaded = load_scenario(path)
+        for warning in loaded.warnings:
+            _err(f"{path}: warning: {warning}")
+        _out(f"{path}: valid ({loaded.scenario.name}, {loaded.scenario.steps} steps)")
+
+
+@scenario_app.command("run")
+def scenario_run(
+    paths: Annotated[
+        list[str] | None,
+        typer.Argument(help="Scenario files, folders of them, or built-in scenario names."),
+    ] = None,
+    library: Annotated[
+        bool, typer.Option("--library", help="Run every built-in scenario.")
+    ] = False,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print one result object per line.")
+    ] = False,
+    approve: Annotated[
+        str,
+        typer.Option(
+            help="How a simulated person answers approval requests: grant, deny or never."
+        ),
+    ] = "grant",
+    check: Annotated[
+        bool, typer.Option("--check", help="Exit 1 when any scenario fails its expectations.")
+    ] = False,
+    timeline: Annotated[
+        bool, typer.Option("--timeline/--no-timeline", help="Include the timeline in --json.")
+    ] = False,
+) -> None:
+    """Run scenarios through the commander against the configured AWS endpoint."""
+    if approve not in ("grant", "deny", "never"):
+        raise typer.BadParameter("must be grant, deny or never", param_hint="--approve")
+    settings = get_settings()
+    refs = list(paths or [])
+    if library:
+        refs.extend(builtin_scenarios(settings.scenario_library))
+    if not refs:
+        raise typer.BadParameter("name at least one scenario, or pass --library")
+    files = resolve_scenarios(refs, settings.scenario_library)
+    loaded = [load_scenario(path) for path in files]  # validate every file before running any
+    answer: ApprovalAnswer = approve  # type: ignore[assignment]
+    failures = 0
+    with open_aws_port(settings) as port:
+        for item in loaded:
+            for warning in item.warnings:
+                _err(f"{item.source}: warning: {warning}")
+            result = run_scenario(port, item, RunOptions(approve=answer))
+            failures += not result.passed
+            _out(_render(result, as_json=as_json, timeline=timeline))
+    if not as_json and len(loaded) > 1:
+        _out(f"{len(loaded) - failures} passed, {failures} failed")
+    if check and failures:
+        raise typer.Exit(1)
+
+
+def _render(result: ScenarioResult, *, as_json: bool, timeline: bool) -> str:
+    if as_json:
+        exclude = set() if timeline else {"timeline"}
+        return result.model_dump_json(exclude=exclude)
+    verdict = "PASS" if result.passed else "FAIL"
+    ttd = "-" if result.ttd_s is None else f"{result.ttd_s}s"
+    ttr = "-" if result.ttr_s is None else f"{result.ttr_s}s"
+    executed = ",".join(result.executed) or "-"
+    head = (
+        f"{verdict} {result.scenario}: detected={result.detected} ttd={ttd} "
+        f"executed={executed} recovered={result.recovered} ttr={ttr} "
+        f"downtime=${result.downtime_cost_usd:,.0f} ({result.wall_s:.1f}s wall)"
+    )
+    reasons = "".join(f"\n    - {reason}" for reason in result.failed_expectations)
+    return head + reasons
+
+
+def main() -> None:
+    """Console entry point: commander errors are messages, not tracebacks."""
+    try:
+        app()
+    except CommanderError as exc:
+        _err(f"error: {exc}")
+        sys.exit(2)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,97 @@
+"""The commander's one settings object.
+
+Every setting comes from the environment (prefix ``IC_``) or a ``.env`` file and is validated
+once, here. No other module reads ``os.environ``.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class AwsMode(StrEnum):
+    """Where AWS calls go."""
+
+    EMBEDDED = "embedded"
+    """moto's ThreadedMotoServer, started on loopback by the commander itself."""
+    LOCALSTACK = "localstack"
+    """A LocalStack container reached through ``localstack-client``."""
+    ACCOUNT = "account"
+    """A real AWS account through the default credential chain."""
+
+
+class RetryMode(StrEnum):
+    """botocore's own retry modes."""
+
+    LEGACY = "legacy"
+    STANDARD = "standard"
+    ADAPTIVE = "adaptive"
+
+
+class Settings(BaseSettings):
+    """Validated configuration for every part of the commander."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="IC_",
+        env_file=".env",
+        env_file_encoding="utf-8",
+        extra="ignore",
+        frozen=True,
+    )
+
+    environment: str = Field(default="development", pattern=r"^(development|test|production)$")
+
+    aws_mode: AwsMode | None = Field(
+        default=None,
+        description=(
+            "embedded, localstack or account. Unset: localstack when IC_LOCALSTACK_URL is set, "
+            "otherwise the embedded emulator."
+        ),
+    )
+    aws_region: str = "us-east-1"
+    aws_profile: str | None = None
+    localstack_url: str | None = Field(
+        default=None, description="LocalStack edge endpoint, e.g. http://localhost:4566"
+    )
+    aws_connect_timeout_s: float = Field(default=5.0, gt=0)
+    aws_read_timeout_s: float = Field(default=30.0, gt=0)
+    aws_max_attempts: int = Field(default=5, ge=1, le=20)
+    aws_retry_mode: RetryMode = RetryMode.STANDARD
+
+    emulator_host: str = Field(default="127.0.0.1", description="loopback only by design")
+    emulator_port: int = Field(default=0, ge=0, le=65535, description="0 picks a free port")
+
+    scenario_library: Path | None = Field(
+        default=None,
+        description="Extra folder of scenario files listed beside the built-in library.",
+    )
+
+    @model_validator(mode="after")
+    def _emulator_stays_on_loopback(self) -> Settings:
+        if not self.emulator_host.startswith("127.") and self.emulator_host not in {
+            "localhost",
+            "::1",
+        }:
+            raise ValueError(
+                f"IC_EMULATOR_HOST={self.emulator_host!r}: the embedded emulator accepts any "
+                "credentials, so it only listens on loopback"
+            )
+        return self
+
+    @property
+    def resolved_aws_mode(self) -> AwsMode:
+        """The AWS mode in force, after applying the defaults described on ``aws_mode``."""
+        if self.aws_mode is not None:
+            return self.aws_mode
+        return AwsMode.LOCALSTACK if self.localstack_url else AwsMode.EMBEDDED
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process-wide settings, read once. Tests build their own ``Settings(...)``."""
+    return Settings()
