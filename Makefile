@@ -1,0 +1,35 @@
+# Every target creates the virtual environment it needs; `make test` is what CI runs.
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+
+.PHONY: demo test lint typecheck pytest bench clean
+
+$(BIN)/incident-commander: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[dev]'
+	@touch $@
+
+## Run the spec's example scenario on the embedded AWS emulator (no account, no Docker).
+demo: $(BIN)/incident-commander
+	$(BIN)/incident-commander scenario run checkout-bad-deploy
+
+## Lint, type-check and run every test.
+test: lint typecheck pytest
+
+lint: $(BIN)/incident-commander
+	$(BIN)/ruff check src tests benchmarks
+	$(BIN)/ruff format --check src tests benchmarks
+
+typecheck: $(BIN)/incident-commander
+	$(BIN)/mypy
+
+pytest: $(BIN)/incident-commander
+	$(BIN)/pytest
+
+bench: $(BIN)/incident-commander
+	$(BIN)/python benchmarks/simulator_speed.py
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
