@@ -129,7 +129,11 @@ def botocore_config(settings: Settings) -> Config:
         region_name=settings.aws_region,
         connect_timeout=settings.aws_connect_timeout_s,
         read_timeout=settings.aws_read_timeout_s,
-        retries={"mode": settings.aws_retry_mode.value, "max_attempts": settings.aws_max_attempts},
+        # total_max_attempts counts the first try, as AWS_MAX_ATTEMPTS does.
+        retries={
+            "mode": settings.aws_retry_mode.value,
+            "total_max_attempts": settings.aws_max_attempts,
+        },
         max_pool_connections=32,
     )
 
