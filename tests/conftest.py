@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
+from typing import NoReturn
 
 import pytest
 
@@ -18,7 +19,7 @@ from services.settings import Settings
 IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
 
 
-def skip_or_fail(reason: str) -> None:
+def skip_or_fail(reason: str) -> NoReturn:
     if IN_CI:
         pytest.fail(f"CI=true and a test dependency is missing: {reason}", pytrace=False)
     pytest.skip(reason)

@@ -31,7 +31,7 @@ def test_embedded_is_the_default_and_serves_real_aws_calls_on_loopback() -> None
 def test_the_emulator_stops_when_the_port_closes() -> None:
     with open_aws_port(_settings()) as port:
         client = port.sts
-    with pytest.raises(Exception, match="Could not connect|Connection"):
+    with pytest.raises(Exception, match=r"Could not connect|Connection"):
         client.get_caller_identity()
 
 

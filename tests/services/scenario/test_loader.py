@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 import yaml
-from conftest import skip_or_fail
 
+from conftest import skip_or_fail
 from services.errors import ScenarioNotFoundError, ScenarioValidationError
 from services.scenario.loader import (
     LIBRARY_DIR,
