@@ -60,7 +60,9 @@ class Settings(BaseSettings):
     )
     aws_connect_timeout_s: float = Field(default=5.0, gt=0)
     aws_read_timeout_s: float = Field(default=30.0, gt=0)
-    aws_max_attempts: int = Field(default=5, ge=1, le=20, description="attempts in all, first included")
+    aws_max_attempts: int = Field(
+        default=5, ge=1, le=20, description="attempts in all, first included"
+    )
     aws_retry_mode: RetryMode = RetryMode.STANDARD
 
     emulator_host: str = Field(default="127.0.0.1", description="loopback only by design")
