@@ -1,0 +1,99 @@
+"""The vocabulary agents share: hypotheses, candidate actions, votes.
+
+These are TypedDicts, not classes, because they live in the incident graph's state and go
+through its checkpointer as plain data; the agents never import each other, only this module.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from enum import StrEnum
+from typing import Any, Literal, TypedDict
+
+
+class AgentName(StrEnum):
+    DETECTION = "detection"
+    DIAGNOSIS = "diagnosis"
+    REMEDIATION = "remediation"
+    FINOPS = "finops"
+    SECURITY = "security"
+
+
+class Stance(StrEnum):
+    APPROVE = "approve"
+    REJECT = "reject"
+    ABSTAIN = "abstain"
+
+
+Risk = Literal["low", "medium", "high"]
+Severity = Literal["sev1", "sev2", "sev3", "sev4"]
+
+
+class Hypothesis(TypedDict):
+    """A suspected root cause, with the evidence for it."""
+
+    service: str
+    fault: str
+    confidence: float
+    evidence: list[str]
+
+
+class Candidate(TypedDict):
+    """An action from the catalogue, proposed for one service, with what it risks."""
+
+    id: str
+    action: str
+    service: str
+    params: dict[str, Any]
+    addresses: str
+    """The fault kind this action is meant to cure."""
+    risk: Risk
+    reversible: bool
+    destructive: bool
+    """Interrupts service or loses state (reboots, restarts, failovers)."""
+    protected: bool
+    """Targets a resource the estate marks protected."""
+    widens_exposure: bool
+    expected_effect: str
+    rollback: str | None
+    rank: int
+
+
+class Vote(TypedDict):
+    """One agent's stance on one candidate."""
+
+    agent: str
+    candidate: str
+    stance: str
+    confidence: float
+    rationale: str
+    evidence: list[str]
+    veto: bool
+
+
+def candidate_id(action: str, service: str, params: dict[str, Any]) -> str:
+    """A stable id for an action on a service with its parameters (same inputs, same id)."""
+    blob = json.dumps([action, service, params], sort_keys=True, default=str)
+    return f"{action}:{service}:{hashlib.sha256(blob.encode()).hexdigest()[:8]}"
+
+
+def vote(
+    agent: AgentName,
+    candidate: Candidate,
+    stance: Stance,
+    confidence: float,
+    rationale: str,
+    evidence: list[str] | None = None,
+    *,
+    veto: bool = False,
+) -> Vote:
+    return Vote(
+        agent=agent.value,
+        candidate=candidate["id"],
+        stance=stance.value,
+        confidence=max(0.0, min(1.0, confidence)),
+        rationale=rationale,
+        evidence=list(evidence or []),
+        veto=veto,
+    )
