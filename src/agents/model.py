@@ -97,3 +97,21 @@ def vote(
         evidence=list(evidence or []),
         veto=veto,
     )
+
+
+class ServiceFacts(TypedDict):
+    """What the agents know of one service, read back from AWS and the estate's catalogue."""
+
+    name: str
+    kind: str
+    tier: str
+    protected: bool
+    capacity: int
+    baseline_capacity: int
+    max_capacity: int
+    unit_cost_per_hour: float
+    downtime_cost_per_min: float
+    previous_revision: str | None
+    compromised_instances: list[str]
+    exposed_ports: list[int]
+    access_key_id: str | None

@@ -1,18 +1,29 @@
 """Run scenario files: build the estate, step the simulated clock, judge the outcome.
 
-The runner owns the world (the simulation) and the judge (``failed_expectations``); the
-commander under test only ever sees the AWS endpoint and the EventBridge events the estate
-emits. Until the agent graph is wired in, nothing opens incidents, so runs report
-``detected: false`` and fail every expectation that needs the commander.
+The runner owns the world (the simulation), the simulated person who answers approvals, and
+the judge (``failed_expectations``). The commander under test only ever sees the AWS endpoint
+and the EventBridge events the estate emits.
 """
 
 from __future__ import annotations
 
+import sqlite3
+import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Literal
 
-from orchestrator.result import Outcome, ScenarioResult, failed_expectations
+from langgraph.checkpoint.sqlite import SqliteSaver
+
+from orchestrator.commander import Commander
+from orchestrator.context import Clock, RunContext, ServiceProfile
+from orchestrator.graph import build_graph
+from orchestrator.ledger import ActionLedger
+from orchestrator.result import Outcome, RootCauseResult, ScenarioResult, failed_expectations
+from orchestrator.state import IncidentState
 from services.aws.port import AwsPort
 from services.scenario.loader import LoadedScenario
 from services.scenario.model import CostRunaway, FaultKind, Scenario
@@ -28,6 +39,11 @@ class RunOptions:
     approve: ApprovalAnswer = "grant"
     """How the simulated person answers approval requests (grant: two simulated minutes later)."""
     keep_timeline: bool = True
+    state_dir: Path | None = None
+    """Where the checkpoints and the action ledger live; a temporary folder when unset."""
+
+
+ANSWER_DELAY_S = 120
 
 
 @dataclass(slots=True)
@@ -58,26 +74,58 @@ def run_scenario(
     started = time.perf_counter()
     truth = _Truth()
     sim = Simulation(port, scenario, sink=truth.events.append)
-    sim.setup()
-    for report in sim.run():
-        truth.record(report, options.keep_timeline)
+    estate = sim.setup()
+    with _state_files(options.state_dir, sim.run_id) as (checkpoints, ledger_path):
+        ctx = RunContext(
+            port=port,
+            estate=estate,
+            catalogue=_catalogue(scenario, sim.profiles),
+            ledger=ActionLedger(ledger_path),
+            clock=Clock(start=sim.start, step_s=scenario.step),
+        )
+        connection = sqlite3.connect(str(checkpoints), check_same_thread=False)
+        try:
+            commander = Commander(build_graph(SqliteSaver(connection)), ctx)
+            person = _Person(options.approve, max(1, ANSWER_DELAY_S // scenario.step))
+            for report in sim.run():
+                ctx.clock.step = report.index
+                commander.tick()
+                commander.ingest(report.events)
+                person.answer(commander, report.index)
+                truth.record(report, options.keep_timeline)
+            states = [commander.state(i) for i in commander.incidents]
+        finally:
+            connection.close()
+            ctx.ledger.close()
     recovered, ttr_s = _recovery(scenario, sim.runs, sim.profiles, truth)
-    outcome = Outcome(
-        detected=False,
-        ttd_s=None,
-        root_cause=None,
-        executed=[],
-        approval_requested=False,
-        recovered=recovered,
-        ttr_s=ttr_s,
-        has_faults=bool(scenario.faults),
-    )
+    outcome = _outcome(scenario, sim.runs, states, recovered, ttr_s)
     failed = failed_expectations(scenario.expect, outcome)
+    forbidden = (
+        set(scenario.expect.remediation.forbidden)
+        if (scenario.expect and scenario.expect.remediation)
+        else set()
+    )
+    if options.keep_timeline:
+        for state in states:
+            for entry in state.get("timeline", []):
+                truth.timeline.append(
+                    {
+                        "t_s": entry["step"] * scenario.step,
+                        "event": f"{state['incident_id']} {entry['node']}: {entry['text']}",
+                    }
+                )
+        truth.timeline.sort(key=lambda item: item["t_s"])
     return ScenarioResult(
         scenario=scenario.name,
         passed=not failed,
         detected=outcome.detected,
         ttd_s=outcome.ttd_s,
+        incident_ids=[s["incident_id"] for s in states if s.get("confirmed_step") is not None],
+        root_cause=outcome.root_cause,
+        proposed=sorted({d["candidate"].split(":", 1)[0] for s in states for d in _proposed(s)}),
+        executed=outcome.executed,
+        forbidden_executed=[a for a in outcome.executed if a in forbidden],
+        approval_requested=outcome.approval_requested,
         recovered=recovered,
         ttr_s=ttr_s,
         downtime_cost_usd=_downtime_cost(scenario, truth),
@@ -88,6 +136,92 @@ def run_scenario(
         wall_s=round(time.perf_counter() - started, 3),
         timeline=truth.timeline,
         warnings=loaded.warnings,
+    )
+
+
+@dataclass(slots=True)
+class _Person:
+    """The simulated on-call engineer answering approval requests as ``--approve`` says."""
+
+    policy: ApprovalAnswer
+    delay_steps: int
+    seen: dict[str, int] = field(default_factory=dict)
+
+    def answer(self, commander: Commander, step: int) -> None:
+        for request in commander.pending_approvals():
+            key = f"{request['incident_id']}:{request['hash']}"
+            asked = self.seen.setdefault(key, step)
+            if self.policy == "never" or step - asked < self.delay_steps:
+                continue
+            commander.answer(
+                request["incident_id"], self.policy, "simulated-on-call", request["hash"]
+            )
+
+
+@contextmanager
+def _state_files(folder: Path | None, run_id: str) -> Iterator[tuple[Path, Path]]:
+    if folder is not None:
+        folder.mkdir(parents=True, exist_ok=True)
+        yield folder / f"{run_id}-checkpoints.sqlite", folder / f"{run_id}-ledger.sqlite"
+        return
+    with tempfile.TemporaryDirectory(prefix="incident-commander-") as tmp:
+        yield Path(tmp) / "checkpoints.sqlite", Path(tmp) / "ledger.sqlite"
+
+
+def _catalogue(scenario: Scenario, profiles: dict[str, Profile]) -> dict[str, ServiceProfile]:
+    return {
+        s.name: ServiceProfile(
+            name=s.name,
+            kind=s.kind.value,
+            tier=s.tier.value,
+            protected=s.protected,
+            baseline_capacity=profiles[s.name].capacity,
+            max_capacity=profiles[s.name].max_capacity,
+            unit_cost_per_hour=profiles[s.name].unit_cost_per_hour,
+            downtime_cost_per_min=s.cost_per_min_of_downtime,
+        )
+        for s in scenario.services
+    }
+
+
+def _proposed(state: IncidentState) -> list[Any]:
+    return [{"candidate": cid} for d in state.get("decisions", []) for cid in d["matrix"]]
+
+
+def _outcome(
+    scenario: Scenario,
+    runs: list[Run],
+    states: list[IncidentState],
+    recovered: bool,
+    ttr_s: int | None,
+) -> Outcome:
+    confirmed = sorted(
+        (s for s in states if s.get("confirmed_step") is not None),
+        key=lambda s: s.get("confirmed_step", 0),
+    )
+    faults = [r for r in runs if r.event.kind in {k.value for k in FaultKind}]
+    onset = min((r.onset_step for r in faults), default=None)
+    ttd = None
+    if confirmed and onset is not None:
+        ttd = max(0, confirmed[0].get("confirmed_step", 0) - onset) * scenario.step
+    root = None
+    if confirmed and confirmed[0].get("hypotheses"):
+        top = confirmed[0].get("hypotheses", [])[0]
+        root = RootCauseResult(
+            service=top["service"], fault=top["fault"], rank=1, confidence=top["confidence"]
+        )
+    executed = [
+        a["action"] for s in states for a in s.get("actions", []) if a["status"] == "succeeded"
+    ]
+    return Outcome(
+        detected=bool(confirmed),
+        ttd_s=ttd,
+        root_cause=root,
+        executed=executed,
+        approval_requested=any(s.get("approval_requested") for s in states),
+        recovered=recovered,
+        ttr_s=ttr_s,
+        has_faults=bool(faults),
     )
 
 

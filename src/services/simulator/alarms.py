@@ -12,9 +12,8 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Literal
 
-from services.aws.resources import Dimension, ServiceResources
+from services.aws.resources import Dimension, ServiceResources, metric_ids
 from services.scenario.model import ServiceKind
-from services.simulator.metrics import metric_ids
 
 if TYPE_CHECKING:
     from services.simulator.dynamics import Profile

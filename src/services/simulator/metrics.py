@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from services.aws.resources import Dimension, ServiceResources
+from services.aws.resources import Dimension, ServiceResources, metric_ids
 from services.scenario.model import ServiceKind
 from services.simulator.dynamics import Sample
 
@@ -23,51 +23,6 @@ class Datum:
     metric: Dimension
     value: float
     unit: str
-
-
-def metric_ids(res: ServiceResources) -> dict[str, Dimension]:
-    """The service's metrics by role: the identities the alarms and the agents query."""
-    out: dict[str, Dimension] = {}
-    dims: tuple[tuple[str, str], ...]
-    if res.kind is ServiceKind.ECS_SERVICE:
-        assert res.cluster
-        assert res.ecs_service
-        dims = (("ClusterName", res.cluster), ("ServiceName", res.ecs_service))
-        out["cpu"] = Dimension("AWS/ECS", "CPUUtilization", dims)
-        out["memory"] = Dimension("AWS/ECS", "MemoryUtilization", dims)
-        out["capacity"] = Dimension("ECS/ContainerInsights", "RunningTaskCount", dims)
-    elif res.kind is ServiceKind.ASG:
-        assert res.asg_name
-        dims = (("AutoScalingGroupName", res.asg_name),)
-        out["cpu"] = Dimension("AWS/EC2", "CPUUtilization", dims)
-        out["capacity"] = Dimension("AWS/AutoScaling", "GroupInServiceInstances", dims)
-    if res.kind in (ServiceKind.ECS_SERVICE, ServiceKind.ASG):
-        assert res.load_balancer_dimension
-        assert res.target_group_dimension
-        dims = (
-            ("LoadBalancer", res.load_balancer_dimension),
-            ("TargetGroup", res.target_group_dimension),
-        )
-        out["requests"] = Dimension("AWS/ApplicationELB", "RequestCount", dims, "Sum")
-        out["latency"] = Dimension("AWS/ApplicationELB", "TargetResponseTime", dims)
-        out["errors"] = Dimension("AWS/ApplicationELB", "HTTPCode_Target_5XX_Count", dims, "Sum")
-    elif res.kind is ServiceKind.RDS:
-        assert res.db_instance_id
-        dims = (("DBInstanceIdentifier", res.db_instance_id),)
-        out["cpu"] = Dimension("AWS/RDS", "CPUUtilization", dims)
-        out["connections"] = Dimension("AWS/RDS", "DatabaseConnections", dims)
-        out["latency"] = Dimension("AWS/RDS", "ReadLatency", dims)
-        out["write_latency"] = Dimension("AWS/RDS", "WriteLatency", dims)
-        out["free_storage"] = Dimension("AWS/RDS", "FreeStorageSpace", dims, "Minimum")
-    elif res.kind is ServiceKind.LAMBDA:
-        assert res.function_name
-        dims = (("FunctionName", res.function_name),)
-        out["requests"] = Dimension("AWS/Lambda", "Invocations", dims, "Sum")
-        out["errors"] = Dimension("AWS/Lambda", "Errors", dims, "Sum")
-        out["latency"] = Dimension("AWS/Lambda", "Duration", dims)
-        out["throttles"] = Dimension("AWS/Lambda", "Throttles", dims, "Sum")
-        out["concurrency"] = Dimension("AWS/Lambda", "ConcurrentExecutions", dims, "Maximum")
-    return out
 
 
 def datums(res: ServiceResources, got: Sample, step_s: int, jitter: list[float]) -> list[Datum]:

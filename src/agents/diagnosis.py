@@ -1,0 +1,232 @@
+"""Diagnosis: ranked root-cause hypotheses ``(service, fault, confidence, evidence)``.
+
+Two questions, answered separately:
+
+- **Where** (``rank_root_causes``): among services whose metrics went anomalous, the likely
+  root is the one that went first and whose own dependencies stayed healthy; a caller that
+  degrades after its dependency is a symptom.
+- **What** (``classify``): the fault kind on a service, from evidence a person would use: log
+  signatures, a change shortly before the onset, security findings, and the shape of the
+  metrics (load up, CPU up on flat load, memory climbing, storage falling ...).
+
+When no hypothesis reaches ``MIN_CONFIDENCE`` the answer is ``unknown``, not a guess.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from agents.detection import ANOMALOUS, BAD_DIRECTION, anomaly_scores
+from agents.model import AgentName, Candidate, Hypothesis, Stance, Vote, vote
+
+MIN_CONFIDENCE = 0.3
+SYMPTOM_DISCOUNT = 0.35
+"""A service whose dependency degraded no later than it did is probably a symptom."""
+
+_SIGNATURES: list[tuple[re.Pattern[str], str, float]] = [
+    (re.compile(r"NullPointerException|Exception at .*Handler|panic:"), "bad-deploy", 0.6),
+    (re.compile(r"OutOfMemoryError|exit 137|heap"), "memory-leak", 0.7),
+    (re.compile(r"too many clients|connection slots"), "connection-exhaustion", 0.8),
+    (re.compile(r"No space left on device"), "disk-full", 0.9),
+    (re.compile(r"duration: \d+(\.\d+)? ms\s+statement"), "dependency-latency", 0.6),
+    (re.compile(r"event loop blocked|worker pool busy"), "cpu-saturation", 0.5),
+    (re.compile(r"rate anomaly: .* from \d+ client addresses"), "traffic-spike", 0.7),
+    (re.compile(r"outbound connection .* pool\."), "instance-compromise", 0.8),
+]
+_UPSTREAM = re.compile(r"upstream (\S+) (timed out|failed)")
+
+
+@dataclass(slots=True)
+class Evidence:
+    """Everything diagnosis looks at for one incident; gathered through the AWS port."""
+
+    series: Mapping[str, Mapping[str, Sequence[float]]]
+    """Service -> metric role -> values, oldest first, one per step."""
+    edges: Sequence[tuple[str, str]]
+    """(caller, dependency) pairs."""
+    onset_index: int
+    logs: Mapping[str, Sequence[str]] = field(default_factory=dict)
+    changes: Mapping[str, Sequence[int]] = field(default_factory=dict)
+    """Service -> indices (in the series' steps) at which its revision changed."""
+    findings: Sequence[tuple[str, str]] = field(default_factory=list)
+    """(service, fault kind) named by security findings and API-call events."""
+    kinds: Mapping[str, str] = field(default_factory=dict)
+
+
+def rank_root_causes(
+    series: Mapping[str, Mapping[str, Sequence[float]]],
+    edges: Sequence[tuple[str, str]],
+    onset_index: int,
+) -> list[tuple[str, float]]:
+    """Services ranked by likelihood of being the root cause, with scores in [0, 1].
+
+    ``series`` maps each service to its metrics (values per step); ``edges`` are
+    (caller, dependency) pairs; ``onset_index`` is the step the incident began at.
+    Services with no anomaly from ``onset_index - 5`` on are ranked last with score 0.
+    """
+    first: dict[str, int] = {}
+    strength: dict[str, float] = {}
+    for service, metrics in series.items():
+        for metric, values in metrics.items():
+            scores = anomaly_scores(values, direction=BAD_DIRECTION.get(metric, 0))
+            hits = [
+                i for i in range(max(0, onset_index - 5), len(scores)) if scores[i] >= ANOMALOUS
+            ]
+            if not hits:
+                continue
+            first[service] = min(first.get(service, hits[0]), hits[0])
+            strength[service] = max(strength.get(service, 0.0), float(np.mean(scores[hits])))
+    if not first:
+        return [(service, 0.0) for service in sorted(series)]
+    earliest = min(first.values())
+    deps: dict[str, list[str]] = {}
+    for caller, dependency in edges:
+        deps.setdefault(caller, []).append(dependency)
+    ranked: dict[str, float] = {}
+    for service in series:
+        if service not in first:
+            ranked[service] = 0.0
+            continue
+        score = strength[service] / (1.0 + 0.3 * (first[service] - earliest))
+        if any(d in first and first[d] <= first[service] + 1 for d in deps.get(service, [])):
+            score *= SYMPTOM_DISCOUNT
+        ranked[service] = min(1.0, score)
+    return sorted(ranked.items(), key=lambda item: (-item[1], item[0]))
+
+
+def classify(service: str, evidence: Evidence) -> list[tuple[str, float, list[str]]]:
+    """Fault kinds that fit ``service``, strongest first, each with its evidence."""
+    scores: dict[str, float] = {}
+    why: dict[str, list[str]] = {}
+
+    def note(kind: str, weight: float, reason: str) -> None:
+        scores[kind] = scores.get(kind, 0.0) + weight
+        why.setdefault(kind, []).append(reason)
+
+    for named, kind in evidence.findings:
+        if named == service:
+            note(kind, 1.0, f"security finding: {kind}")
+    for line in evidence.logs.get(service, []):
+        for pattern, kind, weight in _SIGNATURES:
+            if pattern.search(line):
+                note(kind, weight, f"log: {line[:120]}")
+                break
+    onset = evidence.onset_index
+    if any(onset - 4 <= i <= onset + 1 for i in evidence.changes.get(service, [])):
+        note("bad-deploy", 0.6, "revision changed just before the onset")
+    metrics = evidence.series.get(service, {})
+    kind_of = evidence.kinds.get(service, "")
+
+    def ratio(metric: str) -> float | None:
+        values = metrics.get(metric)
+        if not values or len(values) <= onset or onset < 3:
+            return None
+        before = float(np.median(values[max(0, onset - 10) : onset]))
+        after = float(np.median(values[onset:]))
+        return after / before if before > 0 else None
+
+    load, cpu, memory = ratio("requests"), ratio("cpu"), ratio("memory")
+    capacity = ratio("capacity")
+    if load is not None and load > 1.8:
+        note("traffic-spike", 0.6, f"requests x{load:.1f}")
+    if cpu is not None and cpu > 1.6 and (load is None or load < 1.3):
+        note("cpu-saturation", 0.6, f"CPU x{cpu:.1f} on flat load")
+    if memory is not None and _climbing(metrics.get("memory", [])[onset:]):
+        note("memory-leak", 0.6, f"memory climbing (x{memory:.2f})")
+    if capacity is not None and capacity > 1.4 and (load is None or load < 1.2):
+        note("cost-runaway", 0.8, f"capacity x{capacity:.1f} with flat load")
+    if kind_of == "rds":
+        connections, free, latency = ratio("connections"), ratio("free_storage"), ratio("latency")
+        if connections is not None and connections > 2.0:
+            note("connection-exhaustion", 0.5, f"connections x{connections:.1f}")
+        if free is not None and free < 0.7:
+            note("disk-full", 0.6, f"free storage down to {free:.0%}")
+        if latency is not None and latency > 2.0:
+            note("dependency-latency", 0.5, f"read latency x{latency:.1f}")
+    ranked = sorted(scores.items(), key=lambda item: (-item[1], item[0]))
+    return [(kind, min(1.0, weight), why[kind]) for kind, weight in ranked]
+
+
+def diagnose(evidence: Evidence, *, limit: int = 3) -> list[Hypothesis]:
+    """Ranked hypotheses; a single ``unknown`` one when the evidence is too weak."""
+    where = rank_root_causes(evidence.series, evidence.edges, evidence.onset_index)
+    finding_services = {service for service, _ in evidence.findings}
+    hypotheses: list[Hypothesis] = []
+    for service, place in where:
+        if place <= 0 and service not in finding_services:
+            continue
+        kinds = classify(service, evidence)
+        if not kinds:
+            continue
+        kind, strength, reasons = kinds[0]
+        if service in finding_services:
+            place = max(place, 0.9)
+        pointed = _pointed_at(service, evidence)
+        confidence = round(min(1.0, 0.55 * place + 0.45 * strength + 0.1 * pointed), 3)
+        hypotheses.append(
+            Hypothesis(
+                service=service,
+                fault=kind,
+                confidence=confidence,
+                evidence=[*reasons, f"root-cause rank score {place:.2f}"]
+                + ([f"{pointed} caller log line(s) blame it"] if pointed else []),
+            )
+        )
+    hypotheses.sort(key=lambda h: (-h["confidence"], h["service"]))
+    if not hypotheses or hypotheses[0]["confidence"] < MIN_CONFIDENCE:
+        return [
+            Hypothesis(
+                service="unknown",
+                fault="unknown",
+                confidence=0.0,
+                evidence=["no hypothesis reached the confidence floor"],
+            )
+        ]
+    return hypotheses[:limit]
+
+
+def vote_on(candidate: Candidate, hypotheses: Sequence[Hypothesis]) -> Vote:
+    """Approve what cures a hypothesis (more strongly the better it ranks); reject the rest."""
+    for rank, hyp in enumerate(hypotheses):
+        if hyp["service"] == candidate["service"] and hyp["fault"] == candidate["addresses"]:
+            return vote(
+                AgentName.DIAGNOSIS,
+                candidate,
+                Stance.APPROVE,
+                hyp["confidence"] * (1.0 if rank == 0 else 0.6),
+                f"cures hypothesis #{rank + 1}: {hyp['fault']} on {hyp['service']}",
+                hyp["evidence"],
+            )
+    top = hypotheses[0] if hypotheses else None
+    if top is None or top["fault"] == "unknown":
+        return vote(AgentName.DIAGNOSIS, candidate, Stance.ABSTAIN, 0.0, "root cause unknown")
+    return vote(
+        AgentName.DIAGNOSIS,
+        candidate,
+        Stance.REJECT,
+        top["confidence"],
+        f"does not address the likely cause ({top['fault']} on {top['service']})",
+        top["evidence"],
+    )
+
+
+def _climbing(values: Sequence[float]) -> bool:
+    if len(values) < 3:
+        return False
+    slope = float(np.polyfit(np.arange(len(values)), np.asarray(values, dtype=float), 1)[0])
+    return slope > 0.5
+
+
+def _pointed_at(service: str, evidence: Evidence) -> int:
+    """Caller log lines that name ``service`` as the upstream that timed out or failed."""
+    count = 0
+    for lines in evidence.logs.values():
+        for line in lines:
+            match = _UPSTREAM.search(line)
+            if match and match.group(1) == service:
+                count += 1
+    return count

@@ -1,0 +1,83 @@
+"""FinOps: what an action costs against what the downtime it ends costs, and the budget."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from agents.model import AgentName, Candidate, ServiceFacts, Stance, Vote, vote
+
+HOURS_PER_MONTH = 730.0
+GIB_MONTH_USD = 0.115
+"""gp3 storage price per GiB-month, us-east-1."""
+EXPECTED_OUTAGE_MIN = 30.0
+"""Minutes of breach an effective action is assumed to spare."""
+
+
+@dataclass(frozen=True, slots=True)
+class Budget:
+    monthly_usd: float
+    spent_usd: float = 0.0
+
+    @property
+    def remaining(self) -> float:
+        return self.monthly_usd - self.spent_usd
+
+
+def monthly_cost(candidate: Candidate, service: ServiceFacts) -> float:
+    """Extra spend per month if the action's change were kept (negative: a saving)."""
+    params = candidate["params"]
+    if candidate["action"] in {"scale-out", "scale-in"}:
+        delta = int(params.get("desired", service["capacity"])) - service["capacity"]
+        return delta * service["unit_cost_per_hour"] * HOURS_PER_MONTH
+    if candidate["action"] == "increase-storage":
+        return float(params.get("extra_gib", 100)) * GIB_MONTH_USD
+    return 0.0
+
+
+def vote_on(
+    candidate: Candidate,
+    facts: Mapping[str, ServiceFacts],
+    budget: Budget,
+    *,
+    slo_breached: bool,
+) -> Vote:
+    service = facts[candidate["service"]]
+    cost = monthly_cost(candidate, service)
+    downtime = service["downtime_cost_per_min"] * EXPECTED_OUTAGE_MIN if slo_breached else 0.0
+    evidence = [
+        f"monthly cost {cost:+,.0f} USD",
+        f"downtime avoided ~{downtime:,.0f} USD",
+        f"budget left {budget.remaining:,.0f} USD",
+    ]
+    if candidate["addresses"] == "cost-runaway":
+        if cost < 0:
+            return vote(
+                AgentName.FINOPS, candidate, Stance.APPROVE, 0.95,
+                f"saves {-cost:,.0f} USD a month of idle capacity", evidence,
+            )  # fmt: skip
+        return vote(
+            AgentName.FINOPS, candidate, Stance.REJECT, 0.9,
+            "adds spend to a cost incident", evidence,
+        )  # fmt: skip
+    if cost > 0 and cost > budget.remaining:
+        return vote(
+            AgentName.FINOPS, candidate, Stance.REJECT, 0.8,
+            "would overrun the monthly budget", evidence,
+        )  # fmt: skip
+    if cost <= 0:
+        return vote(
+            AgentName.FINOPS, candidate, Stance.APPROVE, 0.6, "no added spend", evidence,
+        )  # fmt: skip
+    # Hourly-priced capacity kept for an hour vs the outage it ends.
+    hour_cost = cost / HOURS_PER_MONTH
+    worth = downtime / (downtime + hour_cost) if downtime + hour_cost > 0 else 0.0
+    if worth >= 0.5:
+        return vote(
+            AgentName.FINOPS, candidate, Stance.APPROVE, worth,
+            f"an hour of it costs {hour_cost:,.2f} USD against the outage", evidence,
+        )  # fmt: skip
+    return vote(
+        AgentName.FINOPS, candidate, Stance.REJECT, 1.0 - worth,
+        "costs more than the downtime it would spare", evidence,
+    )  # fmt: skip

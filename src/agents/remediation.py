@@ -1,0 +1,162 @@
+"""Remediation: candidate actions from the catalogue for each hypothesis, with typed
+parameters, risk, reversibility, the expected effect and the action that undoes it."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from agents.model import (
+    AgentName,
+    Candidate,
+    Hypothesis,
+    Risk,
+    ServiceFacts,
+    Stance,
+    Vote,
+    candidate_id,
+    vote,
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Play:
+    action: str
+    risk: Risk
+    reversible: bool
+    destructive: bool
+    rollback: str | None
+    effect: str
+
+
+_SCALE_OUT = Play("scale-out", "low", True, False, "scale-in", "more capacity lowers per-unit load")
+_ROLLBACK = Play(
+    "rollback-deployment",
+    "low",
+    True,
+    False,
+    "rollback-deployment",
+    "previous revision's behaviour",
+)
+_RESTART = Play("restart-service", "medium", False, True, None, "fresh tasks, state cleared")
+_REBOOT = Play(
+    "reboot-database", "medium", False, True, None, "connections dropped, engine restarted"
+)
+_FAILOVER = Play("failover-database", "medium", False, True, None, "standby takes over")
+
+PLAYBOOK: dict[str, list[Play]] = {
+    "bad-deploy": [_ROLLBACK, _RESTART, _SCALE_OUT],
+    "memory-leak": [_RESTART, _SCALE_OUT],
+    "cpu-saturation": [_SCALE_OUT, _RESTART],
+    "traffic-spike": [_SCALE_OUT],
+    "dependency-latency": [_FAILOVER, _REBOOT],
+    "connection-exhaustion": [_REBOOT, _FAILOVER],
+    "disk-full": [
+        Play("increase-storage", "low", False, False, None, "free storage restored, writes succeed")
+    ],
+    "credential-compromise": [
+        Play(
+            "deactivate-access-key", "low", True, False, None, "stolen key can no longer sign calls"
+        )
+    ],
+    "instance-compromise": [
+        Play("isolate-instance", "low", False, False, None, "instance cut off, evidence kept")
+    ],
+    "security-group-exposure": [
+        Play("revoke-ingress-rule", "low", True, False, None, "port closed to the internet")
+    ],
+    "cost-runaway": [
+        Play("scale-in", "low", True, False, "scale-out", "capacity back to baseline")
+    ],
+}
+"""Fault kind -> plays, best first. Non-database faults on a database fall back to a restart
+of the service; database plays on a non-database fall back to a restart too."""
+
+
+def propose(
+    hypotheses: Sequence[Hypothesis],
+    facts: Mapping[str, ServiceFacts],
+    *,
+    exclude: Sequence[str] = (),
+) -> list[Candidate]:
+    """Candidates for the hypotheses, in order; ``exclude`` holds ids already tried."""
+    out: list[Candidate] = []
+    seen: set[str] = set(exclude)
+    for hyp in hypotheses:
+        service = facts.get(hyp["service"])
+        if service is None:
+            continue
+        for play in PLAYBOOK.get(hyp["fault"], []):
+            params = _params(play.action, hyp, service)
+            if params is None:
+                continue
+            cid = candidate_id(play.action, service["name"], params)
+            if cid in seen:
+                continue
+            seen.add(cid)
+            out.append(
+                Candidate(
+                    id=cid,
+                    action=play.action,
+                    service=service["name"],
+                    params=params,
+                    addresses=hyp["fault"],
+                    risk=play.risk,
+                    reversible=play.reversible,
+                    destructive=play.destructive,
+                    protected=service["protected"],
+                    widens_exposure=False,
+                    expected_effect=play.effect,
+                    rollback=play.rollback,
+                    rank=len(out),
+                )
+            )
+    return out
+
+
+def _params(action: str, hyp: Hypothesis, service: ServiceFacts) -> dict[str, Any] | None:
+    """Typed parameters for ``action`` on ``service``, or None when it does not apply."""
+    kind = service["kind"]
+    if action in {"scale-out", "scale-in", "rollback-deployment", "restart-service"}:
+        if kind == "rds":
+            return None
+        if action == "restart-service" and kind == "lambda":
+            return None
+    if action in {"reboot-database", "failover-database", "increase-storage"} and kind != "rds":
+        return None
+    if action == "scale-out":
+        current = max(1, service["capacity"])
+        desired = max(current + 1, math.ceil(current * 2))
+        return {"desired": min(desired, max(service["max_capacity"], current + 1))}
+    if action == "scale-in":
+        if service["capacity"] <= service["baseline_capacity"]:
+            return None
+        return {"desired": service["baseline_capacity"]}
+    if action == "rollback-deployment":
+        if service["previous_revision"] is None:
+            return None
+        return {"to": service["previous_revision"]}
+    if action == "isolate-instance":
+        if not service["compromised_instances"]:
+            return None
+        return {"instance_id": service["compromised_instances"][0]}
+    if action == "revoke-ingress-rule":
+        return {"port": service["exposed_ports"][0]} if service["exposed_ports"] else None
+    if action == "deactivate-access-key":
+        return {"access_key_id": service["access_key_id"]} if service["access_key_id"] else None
+    return {}
+
+
+def vote_on(candidate: Candidate) -> Vote:
+    """The proposer's own stance: its first choice most strongly."""
+    confidence = max(0.3, 0.9 - 0.2 * candidate["rank"])
+    return vote(
+        AgentName.REMEDIATION,
+        candidate,
+        Stance.APPROVE,
+        confidence,
+        f"{candidate['action']} on {candidate['service']}: {candidate['expected_effect']}",
+        [f"risk {candidate['risk']}", f"rollback {candidate['rollback'] or 'none'}"],
+    )

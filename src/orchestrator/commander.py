@@ -1,0 +1,255 @@
+"""The commander: alerts in, incidents out. One LangGraph thread per incident.
+
+- ``ingest`` normalises EventBridge events (CloudWatch alarm state changes, GuardDuty findings,
+  CloudTrail API calls) into alerts, drops repeats, attaches an alert to an open incident of the
+  same or a neighbouring service, and otherwise opens an incident and starts its graph;
+- ``tick`` moves the clock, records revision changes it reads back from AWS (the change
+  history diagnosis uses), and resumes every thread whose wait has come due;
+- approvals pending in threads are listed by ``pending_approvals`` and answered by ``answer``.
+
+Every thread is checkpointed; ``recover`` finds the open ones again after a restart.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from typing import Any
+
+from langchain_core.runnables import RunnableConfig
+from langgraph.types import Command
+
+from orchestrator.context import RunContext
+from orchestrator.graph import IncidentGraph
+from orchestrator.state import Alert, IncidentState
+from services.aws import telemetry
+
+_FINISHED = frozenset({"resolved", "escalated", "closed", "noise"})
+CORRELATION_WINDOW_STEPS = 15
+NOISE_SUPPRESSION_STEPS = 15
+
+
+@dataclass(slots=True)
+class _Incident:
+    id: str
+    services: set[str]
+    opened_step: int
+    fingerprints: set[str] = field(default_factory=set)
+    waiting: dict[str, Any] | None = None
+    security: bool = False
+    finished: bool = False
+    status: str = "open"
+    last_alert_step: int = 0
+
+
+class Commander:
+    def __init__(self, graph: IncidentGraph, ctx: RunContext) -> None:
+        self.graph = graph
+        self.ctx = ctx
+        self.incidents: dict[str, _Incident] = {}
+        self._seen: set[str] = set()
+        self._revisions: dict[str, str] = {}
+        self.alerts_in = 0
+        self.alerts_deduplicated = 0
+
+    # -- alerts ---------------------------------------------------------------------------------
+
+    def ingest(self, events: list[dict[str, Any]]) -> list[str]:
+        """Take EventBridge events; return the ids of incidents opened by them."""
+        opened: list[str] = []
+        for event in events:
+            alert = self.normalise(event)
+            if alert is None:
+                continue
+            self.alerts_in += 1
+            target = self._correlate(alert)
+            if target is None:
+                opened.append(self._open(alert))
+            else:
+                self.alerts_deduplicated += 1
+                target.fingerprints.add(alert["fingerprint"])
+                target.last_alert_step = alert["step"]
+        return opened
+
+    def normalise(self, event: dict[str, Any]) -> Alert | None:
+        """An alert for events that signal trouble; None for recoveries and unrelated events."""
+        kind = event.get("detail-type")
+        detail = event.get("detail", {})
+        step = self.ctx.clock.step
+        if kind == "CloudWatch Alarm State Change":
+            if detail.get("state", {}).get("value") != "ALARM":
+                return None
+            name = detail.get("alarmName", "")
+            service = self._service_of_alarm(name)
+            if service is None:
+                return None
+            return Alert(
+                fingerprint=f"alarm:{name}", source="cloudwatch", service=service,
+                summary=f"alarm {name} in ALARM", step=step, fault_hint=None,
+                details={"alarm": name},
+            )  # fmt: skip
+        if kind == "GuardDuty Finding":
+            return self._guardduty(detail, step)
+        if kind == "AWS API Call via CloudTrail":
+            return self._cloudtrail(detail, step)
+        return None
+
+    def _guardduty(self, detail: dict[str, Any], step: int) -> Alert | None:
+        resource = detail.get("resource", {})
+        finding_type = str(detail.get("type", ""))
+        key = resource.get("accessKeyDetails", {})
+        instance = resource.get("instanceDetails", {})
+        tags = {t.get("key"): t.get("value") for t in instance.get("tags", [])}
+        service: str | None = None
+        hint = None
+        details: dict[str, Any] = {"finding_type": finding_type, "finding_id": detail.get("id")}
+        if key:
+            service = self._service_by(lambda r: r.iam_user == key.get("userName"))
+            hint = "credential-compromise"
+            details["access_key_id"] = key.get("accessKeyId")
+        elif finding_type.startswith("Recon:EC2/PortProbe"):
+            groups = [
+                g.get("groupId")
+                for nic in instance.get("networkInterfaces", [])
+                for g in nic.get("securityGroups", [])
+            ]
+            service = self._service_by(lambda r: r.security_group_id in groups)
+            hint = "security-group-exposure"
+        elif instance:
+            service = tags.get("incident-commander:service")
+            hint = "instance-compromise"
+            details["instance_id"] = instance.get("instanceId")
+        if service is None or service not in self.ctx.estate.services:
+            return None
+        return Alert(
+            fingerprint=f"guardduty:{detail.get('id')}", source="guardduty", service=service,
+            summary=str(detail.get("title", finding_type)), step=step, fault_hint=hint,
+            details=details,
+        )  # fmt: skip
+
+    def _cloudtrail(self, detail: dict[str, Any], step: int) -> Alert | None:
+        if detail.get("eventName") != "AuthorizeSecurityGroupIngress":
+            return None
+        params = detail.get("requestParameters", {})
+        group = params.get("groupId")
+        rules = params.get("ipPermissions", {}).get("items", [])
+        world = [
+            r for r in rules
+            for rng in r.get("ipRanges", {}).get("items", [])
+            if rng.get("cidrIp") == "0.0.0.0/0"
+        ]  # fmt: skip
+        service = self._service_by(lambda r: r.security_group_id == group)
+        if not world or service is None:
+            return None
+        port = world[0].get("fromPort")
+        return Alert(
+            fingerprint=f"cloudtrail:{detail.get('eventID')}", source="cloudtrail", service=service,
+            summary=f"{group} opened port {port} to 0.0.0.0/0", step=step,
+            fault_hint="security-group-exposure", details={"port": port, "group_id": group},
+        )  # fmt: skip
+
+    def _correlate(self, alert: Alert) -> _Incident | None:
+        step = alert["step"]
+        neighbours = self._neighbours(alert["service"])
+        for incident in self.incidents.values():
+            recent = step - incident.last_alert_step < NOISE_SUPPRESSION_STEPS
+            if alert["fingerprint"] in incident.fingerprints and (not incident.finished or recent):
+                return incident
+            if incident.finished or step - incident.opened_step > CORRELATION_WINDOW_STEPS:
+                continue
+            same_kind = (alert["fault_hint"] is not None) == incident.security
+            if same_kind and incident.services & neighbours:
+                return incident
+        return None
+
+    def _open(self, alert: Alert) -> str:
+        digest = hashlib.sha256(f"{self.ctx.estate.run_id}:{alert['fingerprint']}".encode())
+        incident_id = f"inc-{digest.hexdigest()[:10]}"
+        incident = _Incident(
+            id=incident_id,
+            services={alert["service"]},
+            opened_step=alert["step"],
+            fingerprints={alert["fingerprint"]},
+            last_alert_step=alert["step"],
+            security=alert["fault_hint"] is not None,
+        )
+        self.incidents[incident_id] = incident
+        initial: IncidentState = {
+            "incident_id": incident_id,
+            "alerts": [alert],
+            "opened_step": alert["step"],
+            "votes": [],
+            "decisions": [],
+            "actions": [],
+            "tried": [],
+            "timeline": [],
+        }
+        self._run(incident, initial)
+        return incident_id
+
+    # -- the clock --------------------------------------------------------------------------------
+
+    def tick(self) -> None:
+        """Record revision changes, then resume every thread whose wait is due."""
+        self._track_changes()
+        step = self.ctx.clock.step
+        for incident in list(self.incidents.values()):
+            waiting = incident.waiting
+            if waiting and waiting.get("type") == "wait" and waiting["until_step"] <= step:
+                self._run(incident, Command(resume=step))
+
+    def pending_approvals(self) -> list[dict[str, Any]]:
+        return [
+            i.waiting
+            for i in self.incidents.values()
+            if i.waiting and i.waiting.get("type") == "approval"
+        ]
+
+    def answer(self, incident_id: str, answer: str, by: str, digest: str) -> None:
+        incident = self.incidents[incident_id]
+        if not incident.waiting or incident.waiting.get("type") != "approval":
+            raise LookupError(f"{incident_id} is not awaiting approval")
+        self._run(incident, Command(resume={"answer": answer, "by": by, "hash": digest}))
+
+    def state(self, incident_id: str) -> IncidentState:
+        snapshot = self.graph.get_state(self._config(incident_id))
+        return snapshot.values  # type: ignore[return-value]
+
+    # -- threads ----------------------------------------------------------------------------------
+
+    def _run(self, incident: _Incident, payload: IncidentState | Command[Any]) -> None:
+        self.graph.invoke(payload, self._config(incident.id), context=self.ctx)
+        snapshot = self.graph.get_state(self._config(incident.id))
+        interrupts = [i for task in snapshot.tasks for i in task.interrupts]
+        incident.waiting = dict(interrupts[0].value) if interrupts else None
+        values = snapshot.values
+        incident.services |= set(values.get("services", []))
+        if not interrupts and not snapshot.next:
+            incident.finished = True
+        if values.get("status") in _FINISHED:
+            incident.finished = True
+            incident.status = str(values.get("status"))
+
+    def _config(self, incident_id: str) -> RunnableConfig:
+        return {"configurable": {"thread_id": incident_id}}
+
+    def _track_changes(self) -> None:
+        for name, res in self.ctx.estate.services.items():
+            change = telemetry.current_revision(self.ctx.port, res)
+            if change is None:
+                continue
+            before = self._revisions.get(name)
+            if before is not None and before != change.revision:
+                self.ctx.changes.setdefault(name, []).append(self.ctx.clock.step)
+            self._revisions[name] = change.revision
+
+    def _service_of_alarm(self, alarm: str) -> str | None:
+        return self._service_by(lambda r: alarm in r.alarms.values())
+
+    def _service_by(self, match: Any) -> str | None:
+        return next((n for n, r in self.ctx.estate.services.items() if match(r)), None)
+
+    def _neighbours(self, service: str) -> set[str]:
+        deps = self.ctx.estate.depends_on
+        callers = {caller for caller, needs in deps.items() if service in needs}
+        return {service, *deps.get(service, []), *callers}

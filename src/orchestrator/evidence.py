@@ -1,0 +1,84 @@
+"""Gathering evidence for the agents, through the AWS port only."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+
+from agents.model import ServiceFacts
+from orchestrator.context import RunContext
+from orchestrator.state import Alert
+from services.aws import actions, telemetry
+from services.aws.resources import metric_ids
+
+HISTORY_STEPS = 60
+
+
+def series(ctx: RunContext, services: Iterable[str]) -> dict[str, dict[str, list[float]]]:
+    """Service -> metric role -> one value per step up to now, from ``GetMetricData``."""
+    wanted = {}
+    for name in services:
+        for role, metric in metric_ids(ctx.estate.services[name]).items():
+            wanted[f"{name}|{role}"] = metric
+    first = max(0, ctx.clock.step - HISTORY_STEPS)
+    fetched = telemetry.fetch_series(
+        ctx.port, wanted, ctx.clock.at(first), ctx.clock.at(ctx.clock.step + 1), ctx.clock.step_s
+    )
+    out: dict[str, dict[str, list[float]]] = {}
+    for key, got in fetched.items():
+        name, role = key.split("|", 1)
+        out.setdefault(name, {})[role] = got.values
+    return out
+
+
+def logs(ctx: RunContext, services: Iterable[str], since_step: int) -> dict[str, list[str]]:
+    start, end = ctx.clock.at(max(0, since_step)), ctx.clock.at(ctx.clock.step + 1)
+    return {
+        name: [
+            line for _, line in telemetry.log_lines(ctx.port, ctx.estate.services[name], start, end)
+        ]
+        for name in services
+    }
+
+
+def findings(alerts: Sequence[Alert]) -> list[tuple[str, str]]:
+    return sorted({(a["service"], a["fault_hint"]) for a in alerts if a["fault_hint"]})
+
+
+def facts(
+    ctx: RunContext, services: Iterable[str], alerts: Sequence[Alert]
+) -> dict[str, ServiceFacts]:
+    """Each service as the agents see it now: catalogue plus what AWS says."""
+    out: dict[str, ServiceFacts] = {}
+    for name in services:
+        profile = ctx.catalogue[name]
+        res = ctx.estate.services[name]
+        capacity = 1 if profile.kind == "rds" else actions.current_capacity(ctx.port, res)
+        change = telemetry.current_revision(ctx.port, res)
+        mine = [a for a in alerts if a["service"] == name]
+        out[name] = ServiceFacts(
+            name=name,
+            kind=profile.kind,
+            tier=profile.tier,
+            protected=profile.protected,
+            capacity=capacity,
+            baseline_capacity=profile.baseline_capacity,
+            max_capacity=profile.max_capacity,
+            unit_cost_per_hour=profile.unit_cost_per_hour,
+            downtime_cost_per_min=profile.downtime_cost_per_min,
+            previous_revision=change.previous if change else None,
+            compromised_instances=sorted(
+                {str(a["details"]["instance_id"]) for a in mine if a["details"].get("instance_id")}
+            ),
+            exposed_ports=sorted(
+                {int(a["details"]["port"]) for a in mine if "port" in a["details"]}
+            ),
+            access_key_id=next(
+                (
+                    str(a["details"]["access_key_id"])
+                    for a in mine
+                    if a["details"].get("access_key_id")
+                ),
+                None,
+            ),
+        )
+    return out

@@ -1,0 +1,64 @@
+"""The durable action ledger: at most one execution per idempotency key, across crashes.
+
+A key (incident, round, candidate) is written as ``started`` in its own committed transaction
+before the AWS call and ``done`` after it. A process that dies between the two finds
+``started`` on restart and does not call AWS again: the executor then checks AWS state
+instead of repeating a call that may have happened.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+LedgerStatus = Literal["started", "done"]
+
+
+@dataclass(frozen=True, slots=True)
+class LedgerEntry:
+    key: str
+    status: LedgerStatus
+    result: dict[str, Any] | None
+
+
+class ActionLedger:
+    def __init__(self, path: Path | str) -> None:
+        self._lock = threading.Lock()
+        self._db = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute(
+            "CREATE TABLE IF NOT EXISTS actions ("
+            " key TEXT PRIMARY KEY, status TEXT NOT NULL, result TEXT,"
+            " created_at TEXT DEFAULT CURRENT_TIMESTAMP)"
+        )
+
+    def get(self, key: str) -> LedgerEntry | None:
+        with self._lock:
+            row = self._db.execute(
+                "SELECT status, result FROM actions WHERE key = ?", (key,)
+            ).fetchone()
+        if row is None:
+            return None
+        return LedgerEntry(key, row[0], json.loads(row[1]) if row[1] else None)
+
+    def begin(self, key: str) -> bool:
+        """Claim ``key``; False when it was claimed before (by this or an earlier process)."""
+        with self._lock:
+            cursor = self._db.execute(
+                "INSERT OR IGNORE INTO actions (key, status) VALUES (?, 'started')", (key,)
+            )
+        return cursor.rowcount == 1
+
+    def finish(self, key: str, result: dict[str, Any]) -> None:
+        with self._lock:
+            self._db.execute(
+                "UPDATE actions SET status = 'done', result = ? WHERE key = ?",
+                (json.dumps(result, default=str), key),
+            )
+
+    def close(self) -> None:
+        self._db.close()

@@ -1,0 +1,197 @@
+"""Approval, execution through the ledger, waiting for the effect, verification, rollback."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Any, Literal
+
+from langgraph.runtime import Runtime
+from langgraph.types import interrupt
+
+from agents.detection import BAD_DIRECTION
+from agents.model import Candidate
+from orchestrator import evidence
+from orchestrator.context import RunContext
+from orchestrator.state import ActionRecord, Entry, IncidentState
+from services.aws import actions
+from services.aws.actions import ActionRequest
+from services.scenario.model import ActionKind
+
+_COUNT_METRICS = frozenset({"errors", "throttles", "requests"})
+
+
+def action_hash(candidate: Candidate) -> str:
+    """What an approval is bound to: the exact action, service and parameters."""
+    blob = json.dumps(
+        [candidate["action"], candidate["service"], candidate["params"]], sort_keys=True
+    )
+    return hashlib.sha256(blob.encode()).hexdigest()
+
+
+def approval(state: IncidentState, runtime: Runtime[RunContext]) -> dict[str, Any]:
+    """Pause for a person. Resumed with ``{"answer": grant|deny|timeout, "by", "hash"}``."""
+    candidate = _chosen(state)
+    digest = action_hash(candidate)
+    answer = interrupt(
+        {
+            "type": "approval",
+            "incident_id": state["incident_id"],
+            "candidate": candidate,
+            "hash": digest,
+            "rule": state["decisions"][-1]["rule"],
+            "asked_step": runtime.context.clock.step,
+        }
+    )
+    step = runtime.context.clock.step
+    by = str(answer.get("by", "unknown"))
+    if answer.get("answer") == "grant" and answer.get("hash") == digest:
+        return {
+            "approved_by": by,
+            "status": "mitigating",
+            "timeline": [_entry(step, "approval", f"{by} approved {candidate['id']}")],
+        }
+    reason = answer.get("answer", "deny")
+    if answer.get("answer") == "grant":
+        reason = "approval was for a different action (hash mismatch)"
+    return {
+        "tried": [candidate["id"]],
+        "approved_by": None,
+        "timeline": [_entry(step, "approval", f"not approved ({reason}) by {by}")],
+    }
+
+
+def after_approval(state: IncidentState) -> Literal["execute", "diagnose", "escalate"]:
+    if state.get("approved_by"):
+        return "execute"
+    return _next_round(state)
+
+
+def execute(state: IncidentState, runtime: Runtime[RunContext]) -> dict[str, Any]:
+    ctx = runtime.context
+    candidate = _chosen(state)
+    round_ = state.get("round", 1)
+    key = f"{state['incident_id']}:{round_}:{candidate['id']}"
+    step = ctx.clock.step
+    if ctx.ledger.begin(key):
+        request = ActionRequest(
+            ActionKind(candidate["action"]), candidate["service"], candidate["params"]
+        )
+        result = actions.execute(ctx.port, ctx.estate, request)
+        record = ActionRecord(
+            key=key,
+            round=round_,
+            candidate=candidate["id"],
+            action=candidate["action"],
+            service=candidate["service"],
+            status=result.status.value,
+            detail=result.detail if result.error is None else f"{result.detail}: {result.error}",
+            step=step,
+            rollback=_plain(result.rollback),
+            approved_by=state.get("approved_by"),
+        )
+        ctx.ledger.finish(key, dict(record))
+    else:
+        # Claimed before: by this thread before a crash, or already done. Never call AWS again.
+        entry = ctx.ledger.get(key)
+        if entry is not None and entry.result is not None:
+            record = ActionRecord(**entry.result)  # type: ignore[typeddict-item]
+        else:
+            record = ActionRecord(
+                key=key, round=round_, candidate=candidate["id"], action=candidate["action"],
+                service=candidate["service"], status="unknown",
+                detail="interrupted before completion; not repeated", step=step,
+                rollback=None, approved_by=state.get("approved_by"),
+            )  # fmt: skip
+    return {
+        "actions": [record],
+        "tried": [candidate["id"]],
+        "status": "mitigating",
+        "approved_by": None,
+        "verify_until": step + ctx.policy.verify_steps,
+        "timeline": [_entry(step, "executor", f"{record['status']}: {record['detail']}")],
+    }
+
+
+def after_execute(state: IncidentState) -> Literal["await_effect", "diagnose", "escalate"]:
+    if state["actions"][-1]["status"] in {"succeeded", "unknown"}:
+        return "await_effect"
+    return _next_round(state)
+
+
+def await_effect(state: IncidentState, runtime: Runtime[RunContext]) -> dict[str, Any]:
+    """Pause until the action has had ``verify_steps`` steps to show its effect."""
+    interrupt({"type": "wait", "until_step": state.get("verify_until", runtime.context.clock.step)})
+    return {}
+
+
+def verify(state: IncidentState, runtime: Runtime[RunContext]) -> dict[str, Any]:
+    ctx = runtime.context
+    step = ctx.clock.step
+    got = evidence.series(ctx, {a["service"] for a in state.get("anomalies", [])})
+    still_bad = []
+    for anomaly in state.get("anomalies", []):
+        values = got.get(anomaly["service"], {}).get(anomaly["metric"], [])
+        if values and not _in_band(anomaly["metric"], anomaly["baseline"], values[-2:]):
+            still_bad.append(f"{anomaly['service']} {anomaly['metric']}")
+    record = state["actions"][-1]
+    if not still_bad:
+        return {
+            "recovered": True,
+            "timeline": [_entry(step, "verify", f"recovered after {record['action']}")],
+        }
+    update: dict[str, Any] = {
+        "recovered": False,
+        "timeline": [_entry(step, "verify", f"not recovered: {', '.join(still_bad)}")],
+    }
+    rollback = record.get("rollback")
+    if rollback:
+        request = ActionRequest(
+            ActionKind(rollback["kind"]), rollback["service"], rollback["params"]
+        )
+        key = f"{record['key']}:rollback"
+        if ctx.ledger.begin(key):
+            result = actions.execute(ctx.port, ctx.estate, request)
+            ctx.ledger.finish(key, {"status": result.status.value, "detail": result.detail})
+            update["timeline"].append(
+                _entry(step, "executor", f"rolled back {record['action']}: {result.detail}")
+            )
+    return update
+
+
+def after_verify(state: IncidentState) -> Literal["resolve", "diagnose", "escalate"]:
+    if state.get("recovered"):
+        return "resolve"
+    return _next_round(state)
+
+
+def _next_round(state: IncidentState) -> Literal["diagnose", "escalate"]:
+    return "diagnose" if state.get("round", 1) < state.get("max_rounds", 1) else "escalate"
+
+
+def _in_band(metric: str, baseline: float, recent: list[float]) -> bool:
+    """Back within its baseline band: for rising-bad metrics at most 1.5 x (plus a little for
+    small counts); for falling-bad ones (free storage) at least half."""
+    slack = 5.0 if metric in _COUNT_METRICS else 0.0
+    if BAD_DIRECTION.get(metric, 1) < 0:
+        return all(v >= 0.5 * baseline for v in recent)
+    return all(v <= 1.5 * baseline + slack for v in recent)
+
+
+def _plain(request: ActionRequest | None) -> dict[str, Any] | None:
+    """The request as checkpoint-safe plain data (no enums)."""
+    if request is None:
+        return None
+    return {"kind": request.kind.value, "service": request.service, "params": dict(request.params)}
+
+
+def _chosen(state: IncidentState) -> Candidate:
+    wanted = state.get("pending")
+    for candidate in state.get("candidates", []):
+        if candidate["id"] == wanted:
+            return candidate
+    raise LookupError(f"{state['incident_id']}: no candidate {wanted!r} in this round")
+
+
+def _entry(step: int, node: str, text: str) -> Entry:
+    return Entry(step=step, node=node, text=text)

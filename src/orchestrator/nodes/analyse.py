@@ -1,0 +1,83 @@
+"""Diagnosis and remediation: hypotheses from the evidence, then candidate actions."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from langgraph.runtime import Runtime
+from langgraph.types import Send
+
+from agents import diagnosis, remediation
+from agents.model import AgentName
+from orchestrator import evidence
+from orchestrator.context import RunContext
+from orchestrator.state import Entry, IncidentState, VoteTask
+
+
+def diagnose(state: IncidentState, runtime: Runtime[RunContext]) -> dict[str, Any]:
+    ctx = runtime.context
+    step = ctx.clock.step
+    names = list(ctx.estate.services)
+    got = evidence.series(ctx, names)
+    length = max((len(v) for m in got.values() for v in m.values()), default=0)
+    offset = step - (length - 1)  # series index 0 is this step
+    onset = state.get("onset_step", state["opened_step"])
+    changes = {
+        name: [s - offset for s in steps if s >= offset] for name, steps in ctx.changes.items()
+    }
+    found = diagnosis.diagnose(
+        diagnosis.Evidence(
+            series=got,
+            edges=[(c, d) for c, deps in ctx.estate.depends_on.items() for d in deps],
+            onset_index=max(0, onset - offset),
+            logs=evidence.logs(ctx, names, onset - 3),
+            changes=changes,
+            findings=evidence.findings(state["alerts"]),
+            kinds={name: ctx.catalogue[name].kind for name in names},
+        )
+    )
+    round_ = state.get("round", 0) + 1
+    top = found[0]
+    text = f"round {round_}: " + "; ".join(
+        f"{h['fault']} on {h['service']} ({h['confidence']:.2f})" for h in found
+    )
+    return {
+        "hypotheses": found,
+        "round": round_,
+        "max_rounds": ctx.policy.max_rounds,
+        "timeline": [Entry(step=step, node="diagnosis", text=text)],
+        "services": sorted(set(state.get("services", [])) | {top["service"]} - {"unknown"}),
+    }
+
+
+def propose(state: IncidentState, runtime: Runtime[RunContext]) -> dict[str, Any]:
+    ctx = runtime.context
+    hypotheses = state.get("hypotheses", [])
+    named = [h["service"] for h in hypotheses if h["service"] in ctx.estate.services]
+    facts = evidence.facts(ctx, named, state["alerts"])
+    candidates = remediation.propose(hypotheses, facts, exclude=state.get("tried", []))
+    text = ", ".join(f"{c['action']} on {c['service']}" for c in candidates) or "nothing to try"
+    return {
+        "candidates": candidates,
+        "timeline": [Entry(step=ctx.clock.step, node="remediation", text=f"proposed: {text}")],
+    }
+
+
+def fan_out(state: IncidentState) -> list[Send] | Literal["escalate"]:
+    """Every agent votes on every candidate, in parallel."""
+    if not state.get("candidates"):
+        return "escalate"
+    return [
+        Send(
+            "vote",
+            VoteTask(
+                agent=agent.value,
+                incident_id=state["incident_id"],
+                candidates=state["candidates"],
+                hypotheses=state.get("hypotheses", []),
+                anomalies=state.get("anomalies", []),
+                services=state.get("services", []),
+            ),
+        )
+        for agent in AgentName
+    ]

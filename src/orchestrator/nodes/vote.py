@@ -1,0 +1,54 @@
+"""One agent's votes on every candidate (run once per agent, in parallel, through ``Send``)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from langgraph.runtime import Runtime
+
+from agents import detection, diagnosis, finops, remediation, security
+from agents.model import AgentName, Vote
+from orchestrator import evidence
+from orchestrator.context import RunContext
+from orchestrator.state import VoteTask
+
+_SLO_METRICS = frozenset({"errors", "latency", "throttles"})
+
+
+def cast(task: VoteTask, runtime: Runtime[RunContext]) -> dict[str, Any]:
+    ctx = runtime.context
+    agent = AgentName(task["agent"])
+    candidates = task["candidates"]
+    slo_breached = any(a["metric"] in _SLO_METRICS for a in task["anomalies"])
+    votes: list[Vote] = []
+    if agent is AgentName.DETECTION:
+        assessment = detection.Assessment(
+            confirmed=True,
+            noise_reason=None,
+            severity="sev2",
+            anomalies=tuple(
+                detection.Anomaly(
+                    a["service"], a["metric"], 0, a["score"], a["baseline"], a["latest"]
+                )
+                for a in task["anomalies"]
+            ),
+            blast_radius=len({a["service"] for a in task["anomalies"]}),
+        )
+        votes = [detection.vote_on(c, assessment) for c in candidates]
+    elif agent is AgentName.DIAGNOSIS:
+        votes = [diagnosis.vote_on(c, task["hypotheses"]) for c in candidates]
+    elif agent is AgentName.REMEDIATION:
+        votes = [remediation.vote_on(c) for c in candidates]
+    else:
+        facts = evidence.facts(ctx, sorted({c["service"] for c in candidates}), [])
+        if agent is AgentName.FINOPS:
+            votes = [
+                finops.vote_on(c, facts, ctx.policy.budget, slo_breached=slo_breached)
+                for c in candidates
+            ]
+        else:
+            votes = [
+                security.vote_on(c, facts, ctx.policy.security, slo_breached=slo_breached)
+                for c in candidates
+            ]
+    return {"votes": votes}

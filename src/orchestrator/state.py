@@ -1,0 +1,94 @@
+"""The incident graph's state. Every key that parallel nodes write has an explicit reducer."""
+
+from __future__ import annotations
+
+import operator
+from typing import Annotated, Any, Literal, NotRequired, TypedDict
+
+from agents.model import Candidate, Hypothesis, Vote
+
+Status = Literal[
+    "open", "confirmed", "noise", "mitigating", "awaiting_approval", "resolved", "escalated",
+    "closed",
+]  # fmt: skip
+
+
+class Alert(TypedDict):
+    """One normalised alert: what fired, about which service, when (simulated step)."""
+
+    fingerprint: str
+    source: str
+    """cloudwatch | guardduty | cloudtrail"""
+    service: str
+    summary: str
+    step: int
+    fault_hint: str | None
+    """What a security finding names (credential-compromise, ...); None for metric alarms."""
+    details: dict[str, Any]
+
+
+class Entry(TypedDict):
+    step: int
+    node: str
+    text: str
+
+
+class ActionRecord(TypedDict):
+    key: str
+    round: int
+    candidate: str
+    action: str
+    service: str
+    status: str
+    detail: str
+    step: int
+    rollback: dict[str, Any] | None
+    approved_by: str | None
+
+
+class DecisionRecord(TypedDict):
+    round: int
+    outcome: str
+    candidate: str | None
+    rule: str
+    matrix: dict[str, dict[str, str]]
+    scores: dict[str, float]
+
+
+class IncidentState(TypedDict):
+    incident_id: str
+    alerts: Annotated[list[Alert], operator.add]
+    opened_step: int
+    status: NotRequired[Status]
+    severity: NotRequired[str]
+    services: NotRequired[list[str]]
+    confirm_checks: NotRequired[int]
+    confirmed_step: NotRequired[int]
+    onset_step: NotRequired[int]
+    anomalies: NotRequired[list[dict[str, Any]]]
+    hypotheses: NotRequired[list[Hypothesis]]
+    candidates: NotRequired[list[Candidate]]
+    round: NotRequired[int]
+    max_rounds: NotRequired[int]
+    votes: Annotated[list[Vote], operator.add]
+    decisions: Annotated[list[DecisionRecord], operator.add]
+    actions: Annotated[list[ActionRecord], operator.add]
+    tried: Annotated[list[str], operator.add]
+    timeline: Annotated[list[Entry], operator.add]
+    approval_requested: NotRequired[bool]
+    pending: NotRequired[str | None]
+    """Candidate id chosen by the last decision (to execute, or awaiting a person)."""
+    approved_by: NotRequired[str | None]
+    verify_until: NotRequired[int]
+    recovered: NotRequired[bool]
+
+
+class VoteTask(TypedDict):
+    """What one agent's vote node receives through ``Send``."""
+
+    agent: str
+    incident_id: str
+    candidates: list[Candidate]
+    hypotheses: list[Hypothesis]
+    anomalies: list[dict[str, Any]]
+    services: list[str]
