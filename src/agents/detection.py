@@ -56,22 +56,34 @@ def anomaly_scores(
     ``direction`` +1 scores only rises, -1 only falls, 0 both.
     """
     x = np.asarray(values, dtype=float)
-    scores = np.zeros_like(x)
-    for i in range(min_history, len(x)):
-        history = x[max(0, i - window) : i]
-        history = history[np.isfinite(history)]
-        if len(history) < min_history or not np.isfinite(x[i]):
-            continue
-        centre = float(np.median(history))
-        spread = float(median_abs_deviation(history, scale="normal"))
-        # A flat history has no spread: fall back to 2 % of its level, then to a tiny floor.
-        spread = max(spread, 0.02 * abs(centre), 1e-9)
-        deviation = x[i] - centre
-        if direction:
-            deviation = max(0.0, deviation * direction)
-        z = abs(deviation) / spread
-        scores[i] = 1.0 / (1.0 + math.exp(-(z - Z_MIDPOINT)))
-    return scores
+    return np.array(
+        [score_at(x, i, window=window, min_history=min_history, direction=direction)
+         for i in range(len(x))]
+    )  # fmt: skip
+
+
+def score_at(
+    x: NDArray[np.float64],
+    i: int,
+    *,
+    window: int = WINDOW,
+    min_history: int = MIN_HISTORY,
+    direction: int = 0,
+) -> float:
+    """The anomaly score of point ``i`` of ``x`` against the ``window`` points before it."""
+    history = x[max(0, i - window) : i]
+    history = history[np.isfinite(history)]
+    if len(history) < min_history or not np.isfinite(x[i]):
+        return 0.0
+    centre = float(np.median(history))
+    spread = float(median_abs_deviation(history, scale="normal"))
+    # A flat history has no spread: fall back to 2 % of its level, then to a tiny floor.
+    spread = max(spread, 0.02 * abs(centre), 1e-9)
+    deviation = float(x[i]) - centre
+    if direction:
+        deviation = max(0.0, deviation * direction)
+    z = abs(deviation) / spread
+    return 1.0 / (1.0 + math.exp(-(z - Z_MIDPOINT)))
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,29 +109,35 @@ class Assessment:
 def find_anomalies(
     series: Mapping[str, Mapping[str, Sequence[float]]], persistence: int
 ) -> list[Anomaly]:
-    """Metrics whose last ``persistence`` points are all anomalous, by service and metric."""
+    """Metrics whose last ``persistence`` points are all anomalous, by service and metric.
+
+    Only the tail is scored unless it is anomalous; then the onset is found by walking back,
+    so a scan of a whole fleet costs a few points per metric.
+    """
     found: list[Anomaly] = []
     for service, metrics in series.items():
         for metric, values in metrics.items():
             direction = BAD_DIRECTION.get(metric, 0)
-            if len(values) < MIN_HISTORY + persistence:
+            x = np.asarray(values, dtype=float)
+            if len(x) < MIN_HISTORY + persistence:
                 continue
-            scores = anomaly_scores(values, direction=direction)
-            tail = scores[-persistence:]
-            if float(tail.min()) < ANOMALOUS:
+            tail = [
+                score_at(x, i, direction=direction) for i in range(len(x) - persistence, len(x))
+            ]
+            if min(tail) < ANOMALOUS:
                 continue
-            onset = len(scores) - persistence
-            while onset > 0 and scores[onset - 1] >= ANOMALOUS:
+            onset = len(x) - persistence
+            while onset > MIN_HISTORY and score_at(x, onset - 1, direction=direction) >= ANOMALOUS:
                 onset -= 1
-            history = np.asarray(values[max(0, onset - WINDOW) : onset], dtype=float)
+            history = x[max(0, onset - WINDOW) : onset]
             found.append(
                 Anomaly(
                     service,
                     metric,
                     onset,
-                    float(tail.mean()),
+                    float(np.mean(tail)),
                     float(np.median(history)) if len(history) else float("nan"),
-                    float(values[-1]),
+                    float(x[-1]),
                 )
             )
     return found

@@ -122,11 +122,12 @@ def classify(service: str, evidence: Evidence) -> list[tuple[str, float, list[st
     kind_of = evidence.kinds.get(service, "")
 
     def ratio(metric: str) -> float | None:
+        """The last two points against the median before the onset (a trend shows early)."""
         values = metrics.get(metric)
         if not values or len(values) <= onset or onset < 3:
             return None
         before = float(np.median(values[max(0, onset - 10) : onset]))
-        after = float(np.median(values[onset:]))
+        after = float(np.mean(values[-2:]))
         return after / before if before > 0 else None
 
     load, cpu, memory = ratio("requests"), ratio("cpu"), ratio("memory")
@@ -143,7 +144,7 @@ def classify(service: str, evidence: Evidence) -> list[tuple[str, float, list[st
         connections, free, latency = ratio("connections"), ratio("free_storage"), ratio("latency")
         if connections is not None and connections > 2.0:
             note("connection-exhaustion", 0.5, f"connections x{connections:.1f}")
-        if free is not None and free < 0.7:
+        if free is not None and free < 0.9:
             note("disk-full", 0.6, f"free storage down to {free:.0%}")
         if latency is not None and latency > 2.0:
             note("dependency-latency", 0.5, f"read latency x{latency:.1f}")

@@ -115,3 +115,6 @@ class ServiceFacts(TypedDict):
     compromised_instances: list[str]
     exposed_ports: list[int]
     access_key_id: str | None
+    pressure: float
+    """Estimated CPU now over a 60 % target at the current capacity (1.0: just right);
+    how many times the capacity must grow to absorb the load."""

@@ -128,8 +128,10 @@ def _params(action: str, hyp: Hypothesis, service: ServiceFacts) -> dict[str, An
         return None
     if action == "scale-out":
         current = max(1, service["capacity"])
-        desired = max(current + 1, math.ceil(current * 2))
-        return {"desired": min(desired, max(service["max_capacity"], current + 1))}
+        # Enough to bring CPU back to its target, and never less than half again.
+        desired = max(current + 1, math.ceil(current * max(1.5, service["pressure"])))
+        ceiling = max(service["max_capacity"], current * 4)
+        return {"desired": min(desired, ceiling)}
     if action == "scale-in":
         if service["capacity"] <= service["baseline_capacity"]:
             return None

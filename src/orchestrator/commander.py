@@ -3,8 +3,10 @@
 - ``ingest`` normalises EventBridge events (CloudWatch alarm state changes, GuardDuty findings,
   CloudTrail API calls) into alerts, drops repeats, attaches an alert to an open incident of the
   same or a neighbouring service, and otherwise opens an incident and starts its graph;
-- ``tick`` moves the clock, records revision changes it reads back from AWS (the change
-  history diagnosis uses), and resumes every thread whose wait has come due;
+- ``tick`` records revision changes it reads back from AWS (the change history diagnosis
+  uses), scans every metric of the estate with the detection scorer (faults that trip no
+  alarm, such as a slow leak, still open an incident), and resumes every thread whose wait
+  has come due;
 - approvals pending in threads are listed by ``pending_approvals`` and answered by ``answer``.
 
 Every thread is checkpointed; ``recover`` finds the open ones again after a restart.
@@ -19,6 +21,8 @@ from typing import Any
 from langchain_core.runnables import RunnableConfig
 from langgraph.types import Command
 
+from agents import detection
+from orchestrator import evidence
 from orchestrator.context import RunContext
 from orchestrator.graph import IncidentGraph
 from orchestrator.state import Alert, IncidentState
@@ -49,6 +53,8 @@ class Commander:
         self.incidents: dict[str, _Incident] = {}
         self._seen: set[str] = set()
         self._revisions: dict[str, str] = {}
+        self._scaled: set[str] = set()
+        """Services the commander itself resized: their capacity change is explained."""
         self.alerts_in = 0
         self.alerts_deduplicated = 0
 
@@ -56,11 +62,12 @@ class Commander:
 
     def ingest(self, events: list[dict[str, Any]]) -> list[str]:
         """Take EventBridge events; return the ids of incidents opened by them."""
+        alerts = [alert for event in events if (alert := self.normalise(event)) is not None]
+        return self.ingest_alerts(alerts)
+
+    def ingest_alerts(self, alerts: list[Alert]) -> list[str]:
         opened: list[str] = []
-        for event in events:
-            alert = self.normalise(event)
-            if alert is None:
-                continue
+        for alert in alerts:
             self.alerts_in += 1
             target = self._correlate(alert)
             if target is None:
@@ -155,7 +162,9 @@ class Commander:
             recent = step - incident.last_alert_step < NOISE_SUPPRESSION_STEPS
             if alert["fingerprint"] in incident.fingerprints and (not incident.finished or recent):
                 return incident
-            if incident.finished or step - incident.opened_step > CORRELATION_WINDOW_STEPS:
+            # An escalated incident is still live: a person owns it, so related alerts join it.
+            live = not incident.finished or incident.status == "escalated"
+            if not live or step - incident.opened_step > CORRELATION_WINDOW_STEPS:
                 continue
             same_kind = (alert["fault_hint"] is not None) == incident.security
             if same_kind and incident.services & neighbours:
@@ -190,8 +199,9 @@ class Commander:
     # -- the clock --------------------------------------------------------------------------------
 
     def tick(self) -> None:
-        """Record revision changes, then resume every thread whose wait is due."""
+        """Record revision changes, scan the fleet, then resume every thread whose wait is due."""
         self._track_changes()
+        self.ingest_alerts(self._scan())
         step = self.ctx.clock.step
         for incident in list(self.incidents.values()):
             waiting = incident.waiting
@@ -224,6 +234,9 @@ class Commander:
         incident.waiting = dict(interrupts[0].value) if interrupts else None
         values = snapshot.values
         incident.services |= set(values.get("services", []))
+        for record in values.get("actions", []):
+            if record["action"] in {"scale-out", "scale-in"}:
+                self._scaled.add(record["service"])
         if not interrupts and not snapshot.next:
             incident.finished = True
         if values.get("status") in _FINISHED:
@@ -232,6 +245,25 @@ class Commander:
 
     def _config(self, incident_id: str) -> RunnableConfig:
         return {"configurable": {"thread_id": incident_id}}
+
+    def _scan(self) -> list[Alert]:
+        """The detection scorer over every metric of the estate: persistent anomalies become
+        alerts (``detector:service:metric``), except a capacity change the commander made."""
+        got = evidence.series(self.ctx, self.ctx.estate.services)
+        step = self.ctx.clock.step
+        return [
+            Alert(
+                fingerprint=f"detector:{a.service}:{a.metric}",
+                source="detector",
+                service=a.service,
+                summary=f"{a.service} {a.metric} anomalous (score {a.score:.2f})",
+                step=step,
+                fault_hint=None,
+                details={"metric": a.metric},
+            )
+            for a in detection.find_anomalies(got, self.ctx.policy.persistence)
+            if not (a.metric == "capacity" and a.service in self._scaled)
+        ]
 
     def _track_changes(self) -> None:
         for name, res in self.ctx.estate.services.items():
@@ -250,6 +282,15 @@ class Commander:
         return next((n for n, r in self.ctx.estate.services.items() if match(r)), None)
 
     def _neighbours(self, service: str) -> set[str]:
-        deps = self.ctx.estate.depends_on
-        callers = {caller for caller, needs in deps.items() if service in needs}
-        return {service, *deps.get(service, []), *callers}
+        """Every service connected to ``service`` through dependencies, either way."""
+        links: dict[str, set[str]] = {}
+        for caller, needs in self.ctx.estate.depends_on.items():
+            for dep in needs:
+                links.setdefault(caller, set()).add(dep)
+                links.setdefault(dep, set()).add(caller)
+        seen, todo = {service}, [service]
+        while todo:
+            for other in links.get(todo.pop(), set()) - seen:
+                seen.add(other)
+                todo.append(other)
+        return seen

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 
+import numpy as np
+
 from agents.model import ServiceFacts
 from orchestrator.context import RunContext
 from orchestrator.state import Alert
@@ -44,12 +46,20 @@ def findings(alerts: Sequence[Alert]) -> list[tuple[str, str]]:
     return sorted({(a["service"], a["fault_hint"]) for a in alerts if a["fault_hint"]})
 
 
+CPU_TARGET = 60.0
+
+
 def facts(
-    ctx: RunContext, services: Iterable[str], alerts: Sequence[Alert]
+    ctx: RunContext,
+    services: Iterable[str],
+    alerts: Sequence[Alert],
+    onset_step: int | None = None,
 ) -> dict[str, ServiceFacts]:
     """Each service as the agents see it now: catalogue plus what AWS says."""
+    names = list(services)
+    got = series(ctx, names) if names else {}
     out: dict[str, ServiceFacts] = {}
-    for name in services:
+    for name in names:
         profile = ctx.catalogue[name]
         res = ctx.estate.services[name]
         capacity = 1 if profile.kind == "rds" else actions.current_capacity(ctx.port, res)
@@ -70,7 +80,7 @@ def facts(
                 {str(a["details"]["instance_id"]) for a in mine if a["details"].get("instance_id")}
             ),
             exposed_ports=sorted(
-                {int(a["details"]["port"]) for a in mine if "port" in a["details"]}
+                {int(a["details"]["port"]) for a in mine if a["details"].get("port") is not None}
             ),
             access_key_id=next(
                 (
@@ -80,5 +90,31 @@ def facts(
                 ),
                 None,
             ),
+            pressure=_pressure(
+                got.get(name, {}), capacity, profile.baseline_capacity, ctx.clock.step, onset_step
+            ),
         )
     return out
+
+
+def _pressure(
+    metrics: dict[str, list[float]],
+    capacity: int,
+    baseline_capacity: int,
+    step: int,
+    onset_step: int | None,
+) -> float:
+    """CPU the service would run at now (estimated from its load when CPU is pinned at 100 %),
+    over the CPU target: how many times its capacity must grow."""
+    cpu, requests = metrics.get("cpu", []), metrics.get("requests", [])
+    if not cpu:
+        return 1.0
+    first = step - (len(cpu) - 1)
+    cut = max(3, (onset_step - first) if onset_step is not None else len(cpu) - 5)
+    before_cpu, before_requests = cpu[:cut], requests[:cut]
+    estimate = cpu[-1]
+    if before_cpu and before_requests and float(np.median(before_requests)) > 0:
+        load = requests[-1] / float(np.median(before_requests))
+        baseline_cpu = float(np.median(before_cpu))
+        estimate = max(estimate, load * baseline_cpu * baseline_capacity / max(1, capacity))
+    return estimate / CPU_TARGET

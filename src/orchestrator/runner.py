@@ -255,8 +255,9 @@ def _recovery(
         healthy_from -= 1
     settled = healthy_from
     for run in faults:
-        if run.cured_step is not None:
-            settled = max(settled, run.cured_step)
+        cure = run.cured_step if run.cured_step is not None else run.resolved_step
+        if cure is not None:
+            settled = max(settled, cure)
         elif run.end_step is not None and run.end_step <= last:
             settled = max(settled, run.end_step)
         elif isinstance(run.event, CostRunaway):

@@ -44,6 +44,8 @@ class ActionRecord(TypedDict):
     step: int
     rollback: dict[str, Any] | None
     approved_by: str | None
+    before: dict[str, float]
+    """The anomalous metrics' latest values when the action ran (``service|metric``)."""
 
 
 class DecisionRecord(TypedDict):

@@ -14,7 +14,7 @@ from orchestrator.runner import ApprovalAnswer, RunOptions, run_scenario
 from services.aws.port import open_aws_port
 from services.errors import CommanderError
 from services.scenario.loader import builtin_scenarios, load_scenario, resolve_scenarios
-from services.settings import get_settings
+from services.settings import AwsMode, get_settings
 
 app = typer.Typer(
     name="incident-commander",
@@ -115,7 +115,9 @@ def scenario_run(
     answer: ApprovalAnswer = approve  # type: ignore[assignment]
     failures = 0
     with open_aws_port(settings) as port:
-        for item in loaded:
+        for index, item in enumerate(loaded):
+            if index and port.mode is AwsMode.EMBEDDED:
+                port.reset_emulator()  # each scenario gets a fresh emulated account
             for warning in item.warnings:
                 _err(f"{item.source}: warning: {warning}")
             result = run_scenario(port, item, RunOptions(approve=answer))

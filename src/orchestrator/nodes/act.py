@@ -73,6 +73,7 @@ def execute(state: IncidentState, runtime: Runtime[RunContext]) -> dict[str, Any
     round_ = state.get("round", 1)
     key = f"{state['incident_id']}:{round_}:{candidate['id']}"
     step = ctx.clock.step
+    before = _latest(ctx, state)
     if ctx.ledger.begin(key):
         request = ActionRequest(
             ActionKind(candidate["action"]), candidate["service"], candidate["params"]
@@ -89,6 +90,7 @@ def execute(state: IncidentState, runtime: Runtime[RunContext]) -> dict[str, Any
             step=step,
             rollback=_plain(result.rollback),
             approved_by=state.get("approved_by"),
+            before=before,
         )
         ctx.ledger.finish(key, dict(record))
     else:
@@ -101,7 +103,7 @@ def execute(state: IncidentState, runtime: Runtime[RunContext]) -> dict[str, Any
                 key=key, round=round_, candidate=candidate["id"], action=candidate["action"],
                 service=candidate["service"], status="unknown",
                 detail="interrupted before completion; not repeated", step=step,
-                rollback=None, approved_by=state.get("approved_by"),
+                rollback=None, approved_by=state.get("approved_by"), before=before,
             )  # fmt: skip
     return {
         "actions": [record],
@@ -126,26 +128,37 @@ def await_effect(state: IncidentState, runtime: Runtime[RunContext]) -> dict[str
 
 
 def verify(state: IncidentState, runtime: Runtime[RunContext]) -> dict[str, Any]:
+    """Recovered when every anomalous metric is back in its band. If not, an action that made
+    nothing better is rolled back (when it can be) before the next round."""
     ctx = runtime.context
     step = ctx.clock.step
-    got = evidence.series(ctx, {a["service"] for a in state.get("anomalies", [])})
-    still_bad = []
-    for anomaly in state.get("anomalies", []):
-        values = got.get(anomaly["service"], {}).get(anomaly["metric"], [])
-        if values and not _in_band(anomaly["metric"], anomaly["baseline"], values[-2:]):
-            still_bad.append(f"{anomaly['service']} {anomaly['metric']}")
+    now = _latest(ctx, state)
     record = state["actions"][-1]
+    still_bad, improved = [], False
+    for anomaly in state.get("anomalies", []):
+        key = f"{anomaly['service']}|{anomaly['metric']}"
+        if key not in now:
+            continue
+        values = now[key]
+        if not _in_band(anomaly["metric"], anomaly["baseline"], [values]):
+            still_bad.append(f"{anomaly['service']} {anomaly['metric']}")
+        was = record.get("before", {}).get(key)
+        if was is not None and abs(values - anomaly["baseline"]) <= 0.75 * abs(
+            was - anomaly["baseline"]
+        ):
+            improved = True
     if not still_bad:
         return {
             "recovered": True,
             "timeline": [_entry(step, "verify", f"recovered after {record['action']}")],
         }
+    verdict = "improved but " if improved else ""
     update: dict[str, Any] = {
         "recovered": False,
-        "timeline": [_entry(step, "verify", f"not recovered: {', '.join(still_bad)}")],
+        "timeline": [_entry(step, "verify", f"{verdict}not recovered: {', '.join(still_bad)}")],
     }
     rollback = record.get("rollback")
-    if rollback:
+    if rollback and not improved:
         request = ActionRequest(
             ActionKind(rollback["kind"]), rollback["service"], rollback["params"]
         )
@@ -157,6 +170,18 @@ def verify(state: IncidentState, runtime: Runtime[RunContext]) -> dict[str, Any]
                 _entry(step, "executor", f"rolled back {record['action']}: {result.detail}")
             )
     return update
+
+
+def _latest(ctx: RunContext, state: IncidentState) -> dict[str, float]:
+    """The latest value of each of the incident's anomalous metrics, ``service|metric``."""
+    anomalies = state.get("anomalies", [])
+    got = evidence.series(ctx, {a["service"] for a in anomalies})
+    out: dict[str, float] = {}
+    for a in anomalies:
+        values = got.get(a["service"], {}).get(a["metric"], [])
+        if values:
+            out[f"{a['service']}|{a['metric']}"] = values[-1]
+    return out
 
 
 def after_verify(state: IncidentState) -> Literal["resolve", "diagnose", "escalate"]:

@@ -54,7 +54,7 @@ def propose(state: IncidentState, runtime: Runtime[RunContext]) -> dict[str, Any
     ctx = runtime.context
     hypotheses = state.get("hypotheses", [])
     named = [h["service"] for h in hypotheses if h["service"] in ctx.estate.services]
-    facts = evidence.facts(ctx, named, state["alerts"])
+    facts = evidence.facts(ctx, named, state["alerts"], state.get("onset_step"))
     candidates = remediation.propose(hypotheses, facts, exclude=state.get("tried", []))
     text = ", ".join(f"{c['action']} on {c['service']}" for c in candidates) or "nothing to try"
     return {

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import urllib.request
 from typing import Any
 
 from services.errors import EmulatorError
@@ -49,6 +50,14 @@ class EmbeddedEmulator:
         self._server = server
         self.url = f"http://{host}:{port}"
         return self.url
+
+    def reset(self) -> None:
+        """Forget every resource and datapoint (moto's reset API), as a fresh account would."""
+        if self.url is None:
+            raise EmulatorError("the embedded AWS emulator is not running")
+        request = urllib.request.Request(f"{self.url}/moto-api/reset", method="POST")
+        with urllib.request.urlopen(request, timeout=30) as response:
+            response.read()
 
     def stop(self) -> None:
         if self._server is not None:

@@ -62,14 +62,22 @@ class AwsPort:
         config: Config,
         endpoint_url: str | None = None,
         session: Any = None,
+        emulator: EmbeddedEmulator | None = None,
     ) -> None:
         self.mode = mode
+        self._emulator = emulator
         self.region = region
         self.endpoint_url = endpoint_url
         self._config = config
         # boto3.Session or localstack-client's Session: both build clients the same way.
         self._session: Any = session if session is not None else boto3.Session(region_name=region)
         self.capabilities = Capabilities(instance_refresh=mode is not AwsMode.EMBEDDED)
+
+    def reset_emulator(self) -> None:
+        """Wipe the embedded emulator between independent runs; refused for anything else."""
+        if self._emulator is None:
+            raise ConfigurationError(f"only the embedded emulator can be reset, not {self.mode}")
+        self._emulator.reset()
 
     def client(self, service: str) -> Any:
         """A new client for ``service``; prefer the typed, cached properties below."""
@@ -146,7 +154,11 @@ def open_aws_port(settings: Settings) -> Iterator[AwsPort]:
     if mode is AwsMode.EMBEDDED:
         with EmbeddedEmulator(settings.emulator_host, settings.emulator_port) as emulator:
             yield AwsPort(
-                mode=mode, region=settings.aws_region, config=config, endpoint_url=emulator.url
+                mode=mode,
+                region=settings.aws_region,
+                config=config,
+                endpoint_url=emulator.url,
+                emulator=emulator,
             )
         return
     if mode is AwsMode.LOCALSTACK:

@@ -89,6 +89,8 @@ def metric_ids(res: ServiceResources) -> dict[str, Dimension]:
         assert res.asg_name
         dims = (("AutoScalingGroupName", res.asg_name),)
         out["cpu"] = Dimension("AWS/EC2", "CPUUtilization", dims)
+        # Memory is not an EC2 metric; the CloudWatch agent publishes it per group.
+        out["memory"] = Dimension("CWAgent", "mem_used_percent", dims)
         out["capacity"] = Dimension("AWS/AutoScaling", "GroupInServiceInstances", dims)
     if res.kind in (ServiceKind.ECS_SERVICE, ServiceKind.ASG):
         assert res.load_balancer_dimension

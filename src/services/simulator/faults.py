@@ -62,6 +62,11 @@ class Run:
     leak: float = 0.0
     instance_id: str | None = None
     cured_step: int | None = None
+    """When a change in AWS cured it; its effects stop."""
+    resolved_step: int | None = None
+    """When its harm was undone while its effects go on (a full disk given more storage)."""
+    runaway_capacity: int = 0
+    """The highest desired capacity a cost-runaway set."""
     findings_sent: int = 0
     log: list[str] = field(default_factory=list)
 
@@ -127,6 +132,9 @@ def apply(
             1.0, (elapsed + 1) * run.step_s / max(1, event.params.over)
         )
         cond.free_storage_gib = max(0.0, obs.allocated_storage_gib - used_at_start - fill)
+        grown = obs.allocated_storage_gib > run.allocated_at_onset_gib
+        if grown and cond.free_storage_gib > 0.0 and run.resolved_step is None:
+            run.resolved_step = step
         if cond.free_storage_gib <= 0.0:
             run.log.append(
                 'ERROR: could not extend file "base/16384/24576": No space left on device'

@@ -1,7 +1,8 @@
 """What AWS publishes for each kind of resource, under the real namespaces, names and units.
 
 - ecs-service: AWS/ECS CPUUtilization, MemoryUtilization; ECS/ContainerInsights RunningTaskCount
-- asg: AWS/EC2 CPUUtilization (AutoScalingGroupName); AWS/AutoScaling GroupInServiceInstances
+- asg: AWS/EC2 CPUUtilization (AutoScalingGroupName), CWAgent mem_used_percent;
+  AWS/AutoScaling GroupInServiceInstances
 - both: AWS/ApplicationELB RequestCount, TargetResponseTime, HTTPCode_Target_5XX_Count
 - rds: AWS/RDS CPUUtilization, DatabaseConnections, ReadLatency, WriteLatency, FreeStorageSpace
 - lambda: AWS/Lambda Invocations, Errors, Duration, Throttles, ConcurrentExecutions

@@ -53,6 +53,8 @@ from services.simulator.observe import Observed, observe
 EventSink = Callable[[dict[str, Any]], None]
 """Receives each EventBridge event the estate emits (GuardDuty, CloudWatch, CloudTrail)."""
 
+LOAD_PROPAGATION = 0.3
+"""Share of a caller's extra requests that reaches the services it depends on."""
 _NOISE_DRAWS = 8  # per service per step, always drawn, so the sequence never depends on state
 _FINDING_EVERY_STEPS = 5
 _FLAP_ROLES = {"latency": "latency", "errors": "errors", "cpu": "cpu"}
@@ -249,11 +251,18 @@ class Simulation:
             self.runs.append(run)
 
     def _drive_runaway_scaling(self, index: int) -> None:
-        """A cost-runaway is a misbehaving autoscaler: it raises desired capacity through AWS."""
+        """A cost-runaway is a misbehaving scaling schedule: each step it raises desired
+        capacity through AWS, until its time is up or someone scales the service back in
+        (an operator's scale-in overrides the schedule, which then stops)."""
         assert self.estate is not None
         for run in self.runs:
             event = run.event
             if not isinstance(event, CostRunaway) or not run.active(index):
+                continue
+            res = self.estate.services[event.target]
+            current = actions.current_capacity(self.port, res)  # fresh: someone may have acted
+            if run.runaway_capacity and current < run.runaway_capacity:
+                run.cured_step = index
                 continue
             profile = self.profiles[event.target]
             elapsed = (index - run.onset_step + 1) * self.scenario.step
@@ -261,8 +270,9 @@ class Simulation:
                 continue  # the runaway has run its course; what it left stays until scaled in
             share = min(1.0, elapsed / max(1, event.params.over))
             target = round(profile.capacity + (profile.max_capacity - profile.capacity) * share)
-            if target > self._observed[event.target].capacity:
-                actions.set_capacity(self.port, self.estate.services[event.target], target)
+            if target > current:
+                actions.set_capacity(self.port, res, target)
+                run.runaway_capacity = target
 
     def _observe(self) -> dict[str, Observed]:
         assert self.estate is not None
@@ -293,11 +303,12 @@ class Simulation:
         for run in self.runs:
             if run.active(index) and isinstance(run.event, TrafficSpike):
                 spikes[run.event.target] *= run.event.params.factor
-        # Load flows from callers to what they call: a spike at the edge reaches the database.
+        # Load flows from callers to what they call: a share of a caller's extra requests
+        # reaches its dependencies (caches and early failures absorb the rest).
         demand: dict[str, float] = {}
         for name in reversed(self.order):
             inherited = max((demand[c] for c in self.callers[name]), default=1.0)
-            demand[name] = spikes[name] * inherited
+            demand[name] = spikes[name] * (1.0 + LOAD_PROPAGATION * (inherited - 1.0))
         for name, cond in conds.items():
             cond.demand_factor = demand[name] * season[name]
         for run in self.runs:
