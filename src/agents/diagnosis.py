@@ -57,6 +57,10 @@ class Evidence:
     kinds: Mapping[str, str] = field(default_factory=dict)
 
 
+_DEGRADATION = frozenset({"latency", "errors", "throttles", "write_latency", "free_storage"})
+_LOAD = frozenset({"requests"})
+
+
 def rank_root_causes(
     series: Mapping[str, Mapping[str, Sequence[float]]],
     edges: Sequence[tuple[str, str]],
@@ -66,9 +70,16 @@ def rank_root_causes(
 
     ``series`` maps each service to its metrics (values per step); ``edges`` are
     (caller, dependency) pairs; ``onset_index`` is the step the incident began at.
-    Services with no anomaly from ``onset_index - 5`` on are ranked last with score 0.
+
+    Degradation travels up the dependency graph (a slow database slows its callers) while load
+    travels down it (a surge at the edge reaches what the edge calls). So a service is
+    discounted as a symptom when one of its dependencies degraded no later than it did, or
+    when one of its callers' load rose no later than its own. Services with no anomaly from
+    ``onset_index - 5`` on are ranked last with score 0.
     """
     first: dict[str, int] = {}
+    degraded: dict[str, int] = {}
+    loaded: dict[str, int] = {}
     strength: dict[str, float] = {}
     for service, metrics in series.items():
         for metric, values in metrics.items():
@@ -80,19 +91,32 @@ def rank_root_causes(
                 continue
             first[service] = min(first.get(service, hits[0]), hits[0])
             strength[service] = max(strength.get(service, 0.0), float(np.mean(scores[hits])))
+            if metric in _DEGRADATION:
+                degraded[service] = min(degraded.get(service, hits[0]), hits[0])
+            if metric in _LOAD:
+                loaded[service] = min(loaded.get(service, hits[0]), hits[0])
     if not first:
         return [(service, 0.0) for service in sorted(series)]
     earliest = min(first.values())
     deps: dict[str, list[str]] = {}
+    callers: dict[str, list[str]] = {}
     for caller, dependency in edges:
         deps.setdefault(caller, []).append(dependency)
+        callers.setdefault(dependency, []).append(caller)
     ranked: dict[str, float] = {}
     for service in series:
         if service not in first:
             ranked[service] = 0.0
             continue
         score = strength[service] / (1.0 + 0.3 * (first[service] - earliest))
-        if any(d in first and first[d] <= first[service] + 1 for d in deps.get(service, [])):
+        own = first[service]
+        dependency_degraded = any(
+            d in degraded and degraded[d] <= own + 1 for d in deps.get(service, [])
+        )
+        load_from_callers = service in loaded and any(
+            c in loaded and loaded[c] <= loaded[service] + 1 for c in callers.get(service, [])
+        )
+        if dependency_degraded or load_from_callers:
             score *= SYMPTOM_DISCOUNT
         ranked[service] = min(1.0, score)
     return sorted(ranked.items(), key=lambda item: (-item[1], item[0]))

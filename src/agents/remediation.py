@@ -41,6 +41,7 @@ _ROLLBACK = Play(
     "previous revision's behaviour",
 )
 _RESTART = Play("restart-service", "medium", False, True, None, "fresh tasks, state cleared")
+"""Medium for a single unit; a rolling restart of two or more is proposed as low risk."""
 _REBOOT = Play(
     "reboot-database", "medium", False, True, None, "connections dropped, engine restarted"
 )
@@ -96,6 +97,9 @@ def propose(
             if cid in seen:
                 continue
             seen.add(cid)
+            risk = play.risk
+            if play.action == "restart-service" and service["capacity"] >= 2:
+                risk = "low"  # a rolling replacement never drops below serving capacity
             out.append(
                 Candidate(
                     id=cid,
@@ -103,7 +107,7 @@ def propose(
                     service=service["name"],
                     params=params,
                     addresses=hyp["fault"],
-                    risk=play.risk,
+                    risk=risk,
                     reversible=play.reversible,
                     destructive=play.destructive,
                     protected=service["protected"],

@@ -41,6 +41,7 @@ class _Incident:
     fingerprints: set[str] = field(default_factory=set)
     waiting: dict[str, Any] | None = None
     security: bool = False
+    diagnosed: bool = False
     finished: bool = False
     status: str = "open"
     last_alert_step: int = 0
@@ -156,20 +157,32 @@ class Commander:
         )  # fmt: skip
 
     def _correlate(self, alert: Alert) -> _Incident | None:
+        """The incident ``alert`` belongs to, or None when it starts a new one."""
         step = alert["step"]
-        neighbours = self._neighbours(alert["service"])
         for incident in self.incidents.values():
-            recent = step - incident.last_alert_step < NOISE_SUPPRESSION_STEPS
-            if alert["fingerprint"] in incident.fingerprints and (not incident.finished or recent):
-                return incident
             # An escalated incident is still live: a person owns it, so related alerts join it.
             live = not incident.finished or incident.status == "escalated"
-            if not live or step - incident.opened_step > CORRELATION_WINDOW_STEPS:
-                continue
-            same_kind = (alert["fault_hint"] is not None) == incident.security
-            if same_kind and incident.services & neighbours:
+            repeat = alert["fingerprint"] in incident.fingerprints
+            # A repeat soon after noise was closed is the same noise (a flapping alarm).
+            recent_noise = (
+                incident.status == "noise"
+                and step - incident.last_alert_step < NOISE_SUPPRESSION_STEPS
+            )
+            if repeat and (live or recent_noise):
+                return incident
+            in_window = step - incident.opened_step <= CORRELATION_WINDOW_STEPS
+            if live and in_window and self._belongs(alert, incident):
                 return incident
         return None
+
+    def _belongs(self, alert: Alert, incident: _Incident) -> bool:
+        """Same kind of incident, and a service it covers; before diagnosis, any service
+        connected to it (the root cause is not known yet), after it only those it covers."""
+        if (alert["fault_hint"] is not None) != incident.security:
+            return False
+        if incident.diagnosed:
+            return alert["service"] in incident.services
+        return bool(incident.services & self._neighbours(alert["service"]))
 
     def _open(self, alert: Alert) -> str:
         digest = hashlib.sha256(f"{self.ctx.estate.run_id}:{alert['fingerprint']}".encode())
@@ -234,6 +247,7 @@ class Commander:
         incident.waiting = dict(interrupts[0].value) if interrupts else None
         values = snapshot.values
         incident.services |= set(values.get("services", []))
+        incident.diagnosed = bool(values.get("hypotheses"))
         for record in values.get("actions", []):
             if record["action"] in {"scale-out", "scale-in"}:
                 self._scaled.add(record["service"])
