@@ -116,7 +116,10 @@ def rank_root_causes(
         load_from_callers = service in loaded and any(
             c in loaded and loaded[c] <= loaded[service] + 1 for c in callers.get(service, [])
         )
-        if dependency_degraded or load_from_callers:
+        # Where a surge enters: its load rose and no caller's did. What it does to its own
+        # dependencies does not make it a symptom.
+        load_origin = service in loaded and not load_from_callers
+        if not load_origin and (dependency_degraded or load_from_callers):
             score *= SYMPTOM_DISCOUNT
         ranked[service] = min(1.0, score)
     return sorted(ranked.items(), key=lambda item: (-item[1], item[0]))

@@ -16,7 +16,10 @@ HISTORY_STEPS = 60
 
 
 def series(ctx: RunContext, services: Iterable[str]) -> dict[str, dict[str, list[float]]]:
-    """Service -> metric role -> one value per step up to now, from ``GetMetricData``."""
+    """Service -> metric role -> one value per step up to now, from ``GetMetricData``.
+
+    ``errors`` is the error rate in percent of requests where the service counts requests.
+    """
     wanted = {}
     for name in services:
         for role, metric in metric_ids(ctx.estate.services[name]).items():
@@ -29,6 +32,13 @@ def series(ctx: RunContext, services: Iterable[str]) -> dict[str, dict[str, list
     for key, got in fetched.items():
         name, role = key.split("|", 1)
         out.setdefault(name, {})[role] = got.values
+    for metrics in out.values():
+        # 5xx and Lambda error counts grow with traffic; the rate is what says something broke.
+        errors, requests = metrics.get("errors"), metrics.get("requests")
+        if errors is not None and requests is not None and len(errors) == len(requests):
+            metrics["errors"] = [
+                100.0 * e / r if r > 0 else 0.0 for e, r in zip(errors, requests, strict=True)
+            ]
     return out
 
 

@@ -18,7 +18,9 @@ from services.aws import actions
 from services.aws.actions import ActionRequest
 from services.scenario.model import ActionKind
 
-_COUNT_METRICS = frozenset({"errors", "throttles", "requests"})
+_LOAD_METRICS = frozenset({"requests"})
+_SLACK = {"errors": 1.0, "throttles": 5.0}
+"""Absolute slack on top of 1.5 x baseline: error rate in points, throttles in calls."""
 
 
 def action_hash(candidate: Candidate) -> str:
@@ -137,8 +139,8 @@ def verify(state: IncidentState, runtime: Runtime[RunContext]) -> dict[str, Any]
     still_bad, improved = [], False
     for anomaly in state.get("anomalies", []):
         key = f"{anomaly['service']}|{anomaly['metric']}"
-        if key not in now:
-            continue
+        if key not in now or anomaly["metric"] in _LOAD_METRICS:
+            continue  # more requests is demand, not harm
         values = now[key]
         if not _in_band(anomaly["metric"], anomaly["baseline"], [values]):
             still_bad.append(f"{anomaly['service']} {anomaly['metric']}")
@@ -196,8 +198,9 @@ def _next_round(state: IncidentState) -> Literal["diagnose", "escalate"]:
 
 def _in_band(metric: str, baseline: float, recent: list[float]) -> bool:
     """Back within its baseline band: for rising-bad metrics at most 1.5 x (plus a little for
-    small counts); for falling-bad ones (free storage) at least half."""
-    slack = 5.0 if metric in _COUNT_METRICS else 0.0
+    error rates and throttle counts near zero); for falling-bad ones (free storage) at least
+    half."""
+    slack = _SLACK.get(metric, 0.0)
     if BAD_DIRECTION.get(metric, 1) < 0:
         return all(v >= 0.5 * baseline for v in recent)
     return all(v <= 1.5 * baseline + slack for v in recent)
