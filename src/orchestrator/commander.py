@@ -19,10 +19,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from langchain_core.runnables import RunnableConfig
-from langgraph.types import Command
+from langgraph.checkpoint.base import BaseCheckpointSaver
+from langgraph.types import Command, StateSnapshot
 
 from agents import detection
 from orchestrator import evidence
+from orchestrator.checkpoints import thread_ids
 from orchestrator.context import RunContext
 from orchestrator.graph import IncidentGraph
 from orchestrator.state import Alert, IncidentState
@@ -240,9 +242,40 @@ class Commander:
 
     # -- threads ----------------------------------------------------------------------------------
 
-    def _run(self, incident: _Incident, payload: IncidentState | Command[Any]) -> None:
+    def recover(self) -> list[str]:
+        """Adopt every incident thread the checkpointer holds (after a restart): waits and
+        approvals are pending again, and a thread that died inside a node runs on from its
+        last checkpoint. Returns the ids of threads still open."""
+        saver = self.graph.checkpointer
+        if not isinstance(saver, BaseCheckpointSaver):
+            raise RuntimeError("the incident graph was compiled without a checkpointer")
+        open_ids: list[str] = []
+        for incident_id in thread_ids(saver):
+            snapshot = self.graph.get_state(self._config(incident_id))
+            values = snapshot.values
+            alerts: list[Alert] = values.get("alerts", [])
+            incident = _Incident(
+                id=incident_id,
+                services={a["service"] for a in alerts} | set(values.get("services", [])),
+                opened_step=int(values.get("opened_step", 0)),
+                fingerprints={a["fingerprint"] for a in alerts},
+                security=any(a["fault_hint"] for a in alerts),
+                last_alert_step=max((a["step"] for a in alerts), default=0),
+            )
+            self.incidents[incident_id] = incident
+            self._absorb(incident, snapshot)
+            if snapshot.next and incident.waiting is None:
+                self._run(incident, None)  # died inside a node: carry on from the checkpoint
+            if not incident.finished:
+                open_ids.append(incident_id)
+        return open_ids
+
+    def _run(self, incident: _Incident, payload: IncidentState | Command[Any] | None) -> None:
         self.graph.invoke(payload, self._config(incident.id), context=self.ctx)
-        snapshot = self.graph.get_state(self._config(incident.id))
+        self._absorb(incident, self.graph.get_state(self._config(incident.id)))
+
+    def _absorb(self, incident: _Incident, snapshot: StateSnapshot) -> None:
+        """Bring the commander's view of ``incident`` up to date with its thread."""
         interrupts = [i for task in snapshot.tasks for i in task.interrupts]
         incident.waiting = dict(interrupts[0].value) if interrupts else None
         values = snapshot.values

@@ -7,7 +7,6 @@ and the EventBridge events the estate emits.
 
 from __future__ import annotations
 
-import sqlite3
 import tempfile
 import time
 from collections.abc import Iterator
@@ -16,8 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from langgraph.checkpoint.sqlite import SqliteSaver
-
+from orchestrator.checkpoints import open_checkpointer
 from orchestrator.commander import Commander
 from orchestrator.context import Clock, RunContext, ServiceProfile
 from orchestrator.graph import build_graph
@@ -41,6 +39,8 @@ class RunOptions:
     keep_timeline: bool = True
     state_dir: Path | None = None
     """Where the checkpoints and the action ledger live; a temporary folder when unset."""
+    postgres_url: str | None = None
+    """Checkpoint incident threads in Postgres instead of SQLite."""
 
 
 ANSWER_DELAY_S = 120
@@ -83,19 +83,18 @@ def run_scenario(
             ledger=ActionLedger(ledger_path),
             clock=Clock(start=sim.start, step_s=scenario.step),
         )
-        connection = sqlite3.connect(str(checkpoints), check_same_thread=False)
         try:
-            commander = Commander(build_graph(SqliteSaver(connection)), ctx)
-            person = _Person(options.approve, max(1, ANSWER_DELAY_S // scenario.step))
-            for report in sim.run():
-                ctx.clock.step = report.index
-                commander.tick()
-                commander.ingest(report.events)
-                person.answer(commander, report.index)
-                truth.record(report, options.keep_timeline)
-            states = [commander.state(i) for i in commander.incidents]
+            with open_checkpointer(checkpoints, options.postgres_url) as saver:
+                commander = Commander(build_graph(saver), ctx)
+                person = _Person(options.approve, max(1, ANSWER_DELAY_S // scenario.step))
+                for report in sim.run():
+                    ctx.clock.step = report.index
+                    commander.tick()
+                    commander.ingest(report.events)
+                    person.answer(commander, report.index)
+                    truth.record(report, options.keep_timeline)
+                states = [commander.state(i) for i in commander.incidents]
         finally:
-            connection.close()
             ctx.ledger.close()
     recovered, ttr_s = _recovery(scenario, sim.runs, sim.profiles, truth)
     outcome = _outcome(scenario, sim.runs, states, recovered, ttr_s)

@@ -120,7 +120,14 @@ def scenario_run(
                 port.reset_emulator()  # each scenario gets a fresh emulated account
             for warning in item.warnings:
                 _err(f"{item.source}: warning: {warning}")
-            result = run_scenario(port, item, RunOptions(approve=answer))
+            options = RunOptions(
+                approve=answer,
+                state_dir=settings.state_dir,
+                postgres_url=(
+                    settings.postgres_url.get_secret_value() if settings.postgres_url else None
+                ),
+            )
+            result = run_scenario(port, item, options)
             failures += not result.passed
             _out(_render(result, as_json=as_json, timeline=timeline))
     if not as_json and len(loaded) > 1:

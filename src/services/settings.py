@@ -10,7 +10,7 @@ from enum import StrEnum
 from functools import lru_cache
 from pathlib import Path
 
-from pydantic import Field, model_validator
+from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -67,6 +67,18 @@ class Settings(BaseSettings):
 
     emulator_host: str = Field(default="127.0.0.1", description="loopback only by design")
     emulator_port: int = Field(default=0, ge=0, le=65535, description="0 picks a free port")
+
+    state_dir: Path | None = Field(
+        default=None,
+        description=(
+            "Folder for the SQLite checkpoints and the action ledger; unset: a temporary "
+            "folder per scenario run"
+        ),
+    )
+    postgres_url: SecretStr | None = Field(
+        default=None,
+        description="postgresql://... : LangGraph checkpoints in Postgres instead of SQLite",
+    )
 
     scenario_library: Path | None = Field(
         default=None,
