@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 
-.PHONY: demo test lint typecheck pytest bench clean
+.PHONY: demo test lint typecheck pytest scenarios bench clean
 
 $(BIN)/incident-commander: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -15,8 +15,8 @@ $(BIN)/incident-commander: pyproject.toml
 demo: $(BIN)/incident-commander
 	$(BIN)/incident-commander scenario run checkout-bad-deploy
 
-## Lint, type-check and run every test.
-test: lint typecheck pytest
+## Lint, type-check, run every test, then every built-in scenario through the commander.
+test: lint typecheck pytest scenarios
 
 lint: $(BIN)/incident-commander
 	$(BIN)/ruff check src tests benchmarks
@@ -27,6 +27,9 @@ typecheck: $(BIN)/incident-commander
 
 pytest: $(BIN)/incident-commander
 	$(BIN)/pytest
+
+scenarios: $(BIN)/incident-commander
+	$(BIN)/incident-commander scenario run --library --check
 
 bench: $(BIN)/incident-commander
 	$(BIN)/python benchmarks/simulator_speed.py

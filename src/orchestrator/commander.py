@@ -178,13 +178,29 @@ class Commander:
         return None
 
     def _belongs(self, alert: Alert, incident: _Incident) -> bool:
-        """Same kind of incident, and a service it covers; before diagnosis, any service
-        connected to it (the root cause is not known yet), after it only those it covers."""
+        """Same kind of incident, and a service it covers. Before diagnosis, any service
+        connected to it (the root cause is not known yet); after it, the services it covers
+        and those that depend on them (degradation travels up to callers, so their alerts are
+        symptoms of the same cause)."""
         if (alert["fault_hint"] is not None) != incident.security:
             return False
         if incident.diagnosed:
-            return alert["service"] in incident.services
+            return bool(
+                {alert["service"], *self._dependencies(alert["service"])} & incident.services
+            )
         return bool(incident.services & self._neighbours(alert["service"]))
+
+    def _dependencies(self, service: str) -> set[str]:
+        """Everything ``service`` depends on, directly or through others."""
+        deps = self.ctx.estate.depends_on
+        seen: set[str] = set()
+        todo = list(deps.get(service, []))
+        while todo:
+            name = todo.pop()
+            if name not in seen:
+                seen.add(name)
+                todo.extend(deps.get(name, []))
+        return seen
 
     def _open(self, alert: Alert) -> str:
         digest = hashlib.sha256(f"{self.ctx.estate.run_id}:{alert['fingerprint']}".encode())

@@ -79,7 +79,7 @@ def run_scenario(
         ctx = RunContext(
             port=port,
             estate=estate,
-            catalogue=_catalogue(scenario, sim.profiles),
+            catalogue=catalogue_of(scenario, sim.profiles),
             ledger=ActionLedger(ledger_path),
             clock=Clock(start=sim.start, step_s=scenario.step),
         )
@@ -167,7 +167,8 @@ def _state_files(folder: Path | None, run_id: str) -> Iterator[tuple[Path, Path]
         yield Path(tmp) / "checkpoints.sqlite", Path(tmp) / "ledger.sqlite"
 
 
-def _catalogue(scenario: Scenario, profiles: dict[str, Profile]) -> dict[str, ServiceProfile]:
+def catalogue_of(scenario: Scenario, profiles: dict[str, Profile]) -> dict[str, ServiceProfile]:
+    """The estate's catalogue (tier, protection, prices, capacity) from a scenario."""
     return {
         s.name: ServiceProfile(
             name=s.name,
