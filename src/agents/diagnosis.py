@@ -58,7 +58,8 @@ class Evidence:
 
 
 _DEGRADATION = frozenset({"latency", "errors", "throttles", "write_latency", "free_storage"})
-_LOAD = frozenset({"requests"})
+_LOAD = frozenset({"requests", "connections", "concurrency"})
+"""Metrics that show demand; a database has no request count, its connections show it."""
 
 
 def rank_root_causes(

@@ -72,8 +72,19 @@ PLAYBOOK: dict[str, list[Play]] = {
         Play("scale-in", "low", True, False, "scale-out", "capacity back to baseline")
     ],
 }
-"""Fault kind -> plays, best first. Non-database faults on a database fall back to a restart
-of the service; database plays on a non-database fall back to a restart too."""
+"""Fault kind -> plays, best first."""
+
+_NO_FALLBACK = frozenset(
+    {"credential-compromise", "instance-compromise", "security-group-exposure", "cost-runaway"}
+)
+_FALLBACK: dict[str, dict[str, list[Play]]] = {
+    fault: {"rds": [_REBOOT], "ecs-service": [_RESTART], "asg": [_RESTART]}
+    for fault in PLAYBOOK
+    if fault not in _NO_FALLBACK
+}
+"""When no play fits the service's kind (a database fault on a compute service, a compute
+fault on a database), a restart of what is there: a reboot for a database, a rolling restart
+otherwise. Containment and cost faults have no such fallback."""
 
 
 def propose(
@@ -89,7 +100,10 @@ def propose(
         service = facts.get(hyp["service"])
         if service is None:
             continue
-        for play in PLAYBOOK.get(hyp["fault"], []):
+        plays = PLAYBOOK.get(hyp["fault"], [])
+        if not any(_params(p.action, hyp, service) is not None for p in plays):
+            plays = _FALLBACK.get(hyp["fault"], {}).get(service["kind"], [])
+        for play in plays:
             params = _params(play.action, hyp, service)
             if params is None:
                 continue

@@ -55,13 +55,18 @@ def vote_on(
                 AgentName.SECURITY, candidate, Stance.REJECT, 0.9,
                 f"blast radius: shrinks {service['name']} by more than half during an outage",
             )  # fmt: skip
+    if candidate["risk"] == "high":
+        return vote(AgentName.SECURITY, candidate, Stance.REJECT, 0.8, "high-risk change")
     if candidate["protected"] and candidate["destructive"]:
         return vote(
             AgentName.SECURITY, candidate, Stance.APPROVE, 0.5,
             f"{service['name']} is protected: a person must confirm",
         )  # fmt: skip
-    confidence = {"low": 0.7, "medium": 0.5, "high": 0.2}[candidate["risk"]]
-    stance = Stance.APPROVE if candidate["risk"] != "high" else Stance.REJECT
+    confidence = 0.7 if candidate["risk"] == "low" else 0.5
     return vote(
-        AgentName.SECURITY, candidate, stance, confidence, f"{candidate['risk']}-risk change"
+        AgentName.SECURITY,
+        candidate,
+        Stance.APPROVE,
+        confidence,
+        f"{candidate['risk']}-risk change",
     )

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from botocore.exceptions import BotoCoreError, ClientError
 
@@ -282,16 +282,25 @@ def _increase_storage(
 def _deactivate_key(
     port: AwsPort, estate: Estate, res: ServiceResources, req: ActionRequest
 ) -> ActionResult:
+    """Deactivate the key (or, as its own rollback with ``status: Active``, reactivate it)."""
     key = str(req.params.get("access_key_id") or res.access_key_id)
-    port.iam.update_access_key(UserName=res.iam_user, AccessKeyId=key, Status="Inactive")
+    wanted = str(req.params.get("status", "Inactive"))
+    if wanted not in {"Active", "Inactive"}:
+        raise _NotApplicableError(f"an access key status is Active or Inactive, not {wanted!r}")
+    status: Literal["Active", "Inactive"] = "Active" if wanted == "Active" else "Inactive"
+    previous = "Active" if status == "Inactive" else "Inactive"
+    port.iam.update_access_key(UserName=res.iam_user, AccessKeyId=key, Status=status)
+    verb = "deactivated" if status == "Inactive" else "reactivated"
     return ActionResult(
         req,
         ActionStatus.SUCCEEDED,
-        f"access key {key} of {res.iam_user} deactivated",
-        {"status": "Active"},
-        {"status": "Inactive"},
+        f"access key {key} of {res.iam_user} {verb}",
+        {"status": previous},
+        {"status": status},
         ActionRequest(
-            ActionKind.DEACTIVATE_ACCESS_KEY, res.name, {"access_key_id": key, "status": "Active"}
+            ActionKind.DEACTIVATE_ACCESS_KEY,
+            res.name,
+            {"access_key_id": key, "status": previous},
         ),
     )
 

@@ -376,6 +376,14 @@ FAULT_TARGET_KINDS: dict[str, frozenset[ServiceKind]] = {
 }
 """Event kinds that only make sense on some service kinds; the others apply to any kind."""
 
+FLAPPABLE: dict[ServiceKind, frozenset[str]] = {
+    ServiceKind.ECS_SERVICE: frozenset({"latency", "errors", "cpu"}),
+    ServiceKind.ASG: frozenset({"latency", "errors", "cpu"}),
+    ServiceKind.RDS: frozenset({"latency", "cpu"}),
+    ServiceKind.LAMBDA: frozenset({"latency", "errors"}),
+}
+"""The SLO alarms each kind has, by the metric a flapping-alert names."""
+
 
 # --- expectations -----------------------------------------------------------------------------
 
@@ -473,6 +481,13 @@ class Scenario(BaseModel):
                     f"a {kinds[event.target]} service "
                     f"(it applies to {', '.join(sorted(allowed))})"
                 )
+            if isinstance(event, FlappingAlert):
+                has = FLAPPABLE[kinds[event.target]]
+                if event.params.metric not in has:
+                    problems.append(
+                        f"{where}.params.metric: a {kinds[event.target]} service has no "
+                        f"{event.params.metric} alarm to flap (it has: {', '.join(sorted(has))})"
+                    )
             if event.at >= self.duration:
                 problems.append(f"{where}.at: {event.at}s is not before the end ({self.duration}s)")
         cause = self.expect.root_cause if self.expect else None

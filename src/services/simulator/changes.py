@@ -3,6 +3,8 @@ autoscaler), and the timeline notes for changes anybody made, read back between 
 
 from __future__ import annotations
 
+from botocore.exceptions import ClientError
+
 from services.aws.port import AwsPort
 from services.aws.resources import Estate, ServiceResources
 from services.scenario.model import SecurityGroupExposureParams, ServiceKind
@@ -52,18 +54,27 @@ def roll_out_revision(port: AwsPort, res: ServiceResources, obs: Observed) -> st
     raise ValueError(f"{res.name}: a database has no deployments")
 
 
-def open_ingress(port: AwsPort, res: ServiceResources, params: SecurityGroupExposureParams) -> None:
-    port.ec2.authorize_security_group_ingress(
-        GroupId=res.security_group_id,
-        IpPermissions=[
-            {
-                "IpProtocol": params.protocol,
-                "FromPort": params.port,
-                "ToPort": params.port,
-                "IpRanges": [{"CidrIp": params.cidr, "Description": "temporary debug access"}],
-            }
-        ],
-    )
+def open_ingress(
+    port: AwsPort, res: ServiceResources, params: SecurityGroupExposureParams, obs: Observed
+) -> None:
+    """Open the port to ``params.cidr``; a rule that is already open stays as it is."""
+    if (params.protocol, params.port, params.cidr) in obs.open_ingress:
+        return
+    try:
+        port.ec2.authorize_security_group_ingress(
+            GroupId=res.security_group_id,
+            IpPermissions=[
+                {
+                    "IpProtocol": params.protocol,
+                    "FromPort": params.port,
+                    "ToPort": params.port,
+                    "IpRanges": [{"CidrIp": params.cidr, "Description": "temporary debug access"}],
+                }
+            ],
+        )
+    except ClientError as exc:
+        if exc.response.get("Error", {}).get("Code") != "InvalidPermission.Duplicate":
+            raise
 
 
 def describe(before: dict[str, Observed], after: dict[str, Observed], estate: Estate) -> list[str]:
@@ -79,12 +90,16 @@ def describe(before: dict[str, Observed], after: dict[str, Observed], estate: Es
             notes.append(f"{name}: revision {_short(was.revision)} -> {_short(now.revision)}")
         if now.reboots != was.reboots:
             notes.append(f"{name}: database rebooted")
+        elif estate.services[name].kind is ServiceKind.ASG:
+            gone = sorted(was.instances - now.instances)
+            if gone:
+                notes.append(f"{name}: instances replaced: {', '.join(gone)}")
         elif (
             now.restart_marker != was.restart_marker
             and now.revision == was.revision
-            and estate.services[name].kind is not ServiceKind.RDS
+            and estate.services[name].kind is ServiceKind.ECS_SERVICE
         ):
-            notes.append(f"{name}: tasks or instances replaced")
+            notes.append(f"{name}: tasks replaced")
         if now.allocated_storage_gib != was.allocated_storage_gib:
             notes.append(
                 f"{name}: storage {was.allocated_storage_gib:g} GiB"

@@ -43,6 +43,7 @@ NEEDS_A_CURE = frozenset(
 """Faults that last until a change in AWS cures them; the others are outgrown by capacity."""
 
 OOM_ERROR_BURST = 25.0
+SATURATED_CPU = 98.0
 """Percentage points of failing requests in a step where tasks die out of memory."""
 
 
@@ -83,12 +84,13 @@ def apply(
     event = run.event
     elapsed = step - run.onset_step
     if isinstance(event, CpuSaturation):
-        cond.cpu_cost_factor *= event.params.factor
+        # "CPU near 100 %": at least enough to pin the baseline capacity, whatever its CPU.
+        cond.cpu_cost_factor *= max(event.params.factor, SATURATED_CPU / max(profile.cpu, 1.0))
         run.log.append("WARN worker pool busy: event loop blocked for 850 ms")
     elif isinstance(event, MemoryLeak):
         # Out-of-memory kills below replace tasks without changing AWS state; a restart made
         # through AWS (new deployment, replaced instances) clears the leak for good.
-        if obs.restart_marker != run.marker_at_onset:
+        if restarted(run, obs):
             run.cured_step = step
             run.log.append("INFO tasks replaced; heap usage back to baseline")
             return
@@ -111,7 +113,7 @@ def apply(
             f"{_camel(profile.name)}Handler.handle({_camel(profile.name)}Handler.java:142)"
         )
     elif isinstance(event, DependencyLatency):
-        if obs.restart_marker != run.marker_at_onset:
+        if restarted(run, obs):
             run.cured_step = step
             return
         cond.latency_factor *= event.params.factor
@@ -165,6 +167,15 @@ def apply(
     elif isinstance(event, TransientSpike):
         metric = event.params.metric
         cond.spike[metric] = cond.spike.get(metric, 1.0) * event.params.factor
+
+
+def restarted(run: Run, obs: Observed) -> bool:
+    """Whether the target was restarted through AWS since the fault began: a new deployment
+    or a reboot count that moved; for a group of instances, none of the instances it had at
+    the onset is left (a scale-out adds instances but restarts nothing)."""
+    if obs.instances and run.marker_at_onset:
+        return not set(run.marker_at_onset.split(",")) & obs.instances
+    return obs.restart_marker != run.marker_at_onset
 
 
 def _camel(name: str) -> str:

@@ -218,7 +218,7 @@ class Simulation:
                     f"{event.kind} on {event.target}: revision {run.revision} rolled out"
                 )
             elif isinstance(event, SecurityGroupExposure):
-                changes.open_ingress(self.port, res, event.params)
+                changes.open_ingress(self.port, res, event.params, obs)
                 report.events.append(
                     findings.cloudtrail_call(
                         self.estate,
@@ -399,7 +399,7 @@ class Simulation:
             if not run.active(index) or (index - run.onset_step) % _FINDING_EVERY_STEPS:
                 continue
             res = self.estate.services[event.target]
-            run.findings_sent += 1
+            before = len(report.events)
             if isinstance(event, CredentialCompromise):
                 report.events.append(
                     findings.guardduty_finding(
@@ -418,7 +418,7 @@ class Simulation:
                         f"{res.iam_user} came from {event.params.source_ip}, outside AWS.",
                         run.onset,
                         ts,
-                        run.findings_sent,
+                        run.findings_sent + 1,
                         {
                             "actionType": "AWS_API_CALL",
                             "awsApiCallAction": {
@@ -449,7 +449,7 @@ class Simulation:
                         "cryptocurrency mining pool.",
                         run.onset,
                         ts,
-                        run.findings_sent,
+                        run.findings_sent + 1,
                     )
                 )
             elif isinstance(event, SecurityGroupExposure) and index > run.onset_step:
@@ -473,9 +473,11 @@ class Simulation:
                         f"({event.target}) is open to {event.params.cidr} and is being probed.",
                         run.onset,
                         ts,
-                        run.findings_sent,
+                        run.findings_sent + 1,
                     )
                 )
+            if len(report.events) > before:
+                run.findings_sent += 1
 
     def _write_logs(self, ts: datetime, samples: dict[str, Sample]) -> None:
         assert self.estate is not None

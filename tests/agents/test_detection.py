@@ -1,0 +1,303 @@
+"""Detection: a causal, bounded scorer; incidents confirmed, graded and closed as documented."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import agentkit
+from agents import detection
+from agents.detection import ANOMALOUS, anomaly_scores, assess, find_anomalies
+from agents.model import Stance
+
+AT = 40
+"""Where the synthetic shifts start: well past the scorer's minimum history."""
+
+values = st.floats(-1e9, 1e9, allow_nan=False, allow_infinity=False)
+directions = st.sampled_from([-1, 0, 1])
+
+
+# -- the scorer ---------------------------------------------------------------------------------
+
+
+@settings(deadline=None)
+@given(
+    series=st.lists(values, min_size=1, max_size=45),
+    direction=directions,
+    data=st.data(),
+)
+def test_a_score_never_changes_when_later_points_do(
+    series: list[float], direction: int, data: st.DataObject
+) -> None:
+    i = data.draw(st.integers(0, len(series) - 1), label="i")
+    later = data.draw(
+        st.lists(values | st.just(float("nan")), min_size=len(series) - i - 1),
+        label="replacement for the points after i",
+    )
+    rewritten = series[: i + 1] + later
+
+    before = anomaly_scores(series, direction=direction)[: i + 1]
+    after = anomaly_scores(rewritten, direction=direction)[: i + 1]
+
+    np.testing.assert_array_equal(before, after)
+
+
+@settings(deadline=None)
+@given(
+    series=st.lists(
+        values | st.sampled_from([float("nan"), float("inf"), -float("inf")]), max_size=45
+    ),
+    direction=directions,
+)
+def test_scores_lie_between_zero_and_one(series: list[float], direction: int) -> None:
+    scores = anomaly_scores(series, direction=direction)
+
+    assert len(scores) == len(series)
+    assert np.all((scores >= 0.0) & (scores <= 1.0))
+
+
+@pytest.mark.parametrize("seed", range(20))
+def test_a_flat_noisy_series_scores_low_everywhere(seed: int) -> None:
+    scores = anomaly_scores(agentkit.flat(120, noise=0.02, seed=seed))
+
+    assert scores.max() < ANOMALOUS
+
+
+def test_a_level_shift_scores_high_at_and_after_the_shift() -> None:
+    scores = anomaly_scores(agentkit.shifted(AT, 2.0))
+
+    assert scores[:AT].max() < ANOMALOUS
+    assert scores[AT : AT + 10].min() > 0.9
+
+
+def test_a_missing_point_is_not_an_anomaly_and_does_not_hide_a_later_shift() -> None:
+    series = agentkit.shifted(AT, 2.0)
+    series[AT - 10] = float("nan")
+
+    scores = anomaly_scores(series)
+
+    assert scores[AT - 10] == 0.0
+    assert scores[:AT].max() < ANOMALOUS
+    assert scores[AT] > 0.9
+
+
+@pytest.mark.parametrize(
+    ("direction", "ignored", "seen"),
+    [(1, 0.5, 2.0), (-1, 2.0, 0.5)],
+    ids=["rises-only-ignores-a-drop", "falls-only-ignores-a-rise"],
+)
+def test_a_direction_scores_only_moves_that_way(
+    direction: int, ignored: float, seen: float
+) -> None:
+    ignored_move = agentkit.shifted(AT, ignored)
+    seen_move = agentkit.shifted(AT, seen)
+
+    assert anomaly_scores(ignored_move, direction=0)[AT] > 0.9  # the move is plain to see ...
+    assert anomaly_scores(ignored_move, direction=direction)[AT:].max() < 0.05  # ... but ignored
+    assert anomaly_scores(seen_move, direction=direction)[AT] > 0.9
+
+
+# -- find_anomalies -----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("shifted_points", "found"), [(2, False), (3, True), (8, True)])
+def test_an_anomaly_needs_persistence_consecutive_anomalous_tail_points(
+    shifted_points: int, found: bool
+) -> None:
+    series = {"checkout": {"latency": agentkit.shifted(AT, 2.0, n=AT + shifted_points)}}
+
+    anomalies = find_anomalies(series, persistence=3)
+
+    assert bool(anomalies) is found
+
+
+@pytest.mark.parametrize("shifted_points", [3, 8])
+def test_an_anomaly_reports_where_the_shift_began_and_the_levels_either_side(
+    shifted_points: int,
+) -> None:
+    series = {"checkout": {"latency": agentkit.shifted(AT, 2.0, n=AT + shifted_points)}}
+
+    [anomaly] = find_anomalies(series, persistence=3)
+
+    assert (anomaly.service, anomaly.metric, anomaly.onset_index) == ("checkout", "latency", AT)
+    assert anomaly.baseline == pytest.approx(100.0, rel=0.02)
+    assert anomaly.latest == pytest.approx(200.0, rel=0.05)
+
+
+def test_a_spike_that_is_over_by_the_tail_is_not_an_anomaly() -> None:
+    series = {"checkout": {"latency": agentkit.spiked(AT, 5.0, n=AT + 6, width=3)}}
+
+    assert find_anomalies(series, persistence=3) == []
+
+
+@pytest.mark.parametrize(
+    ("metric", "factor", "found"),
+    [
+        ("latency", 2.0, True),
+        ("latency", 0.5, False),
+        ("free_storage", 0.5, True),
+        ("free_storage", 2.0, False),
+    ],
+    ids=["latency-up", "latency-down", "free-storage-down", "free-storage-up"],
+)
+def test_only_a_move_in_the_metrics_bad_direction_is_an_anomaly(
+    metric: str, factor: float, found: bool
+) -> None:
+    series = {"orders-db": {metric: agentkit.shifted(AT, factor, n=AT + 5)}}
+
+    assert bool(find_anomalies(series, persistence=3)) is found
+
+
+@pytest.mark.parametrize("noise", [0.05, 0.1, 0.2])
+def test_flat_noise_is_never_reported_however_noisy(noise: float) -> None:
+    series = {
+        f"svc-{seed}": {"latency": agentkit.flat(n, noise=noise, seed=seed)}
+        for seed in range(40)
+        for n in (10, 35, 60)
+    }
+
+    assert find_anomalies(series, persistence=3) == []
+
+
+# -- assess -------------------------------------------------------------------------------------
+
+
+def test_a_transient_spike_is_closed_as_noise() -> None:
+    series = {"checkout": {"latency": agentkit.spiked(AT, 5.0, n=AT + 6, width=2)}}
+
+    got = assess(series, tiers={"checkout": "critical"})
+
+    assert not got.confirmed
+    assert got.noise_reason is not None
+    assert "transient" in got.noise_reason
+    assert got.blast_radius == 0
+
+
+def test_a_flapping_alarm_on_flat_metrics_is_closed_as_flapping() -> None:
+    series = {"checkout": {"latency": agentkit.flat(), "errors": agentkit.flat(level=1.0)}}
+
+    got = assess(series, tiers={"checkout": "critical"}, alarm_flips=3)
+
+    assert not got.confirmed
+    assert got.noise_reason is not None
+    assert "flap" in got.noise_reason
+
+
+def test_two_alarm_flips_are_not_called_flapping() -> None:
+    got = assess({"checkout": {"latency": agentkit.flat()}}, tiers={}, alarm_flips=2)
+
+    assert not got.confirmed
+    assert got.noise_reason is not None
+    assert "flap" not in got.noise_reason
+
+
+def test_a_persistent_shift_is_confirmed() -> None:
+    series = {
+        "checkout": {"latency": agentkit.shifted(AT, 3.0, n=AT + 5)},
+        "search": {"latency": agentkit.flat(AT + 5, seed=2)},
+    }
+
+    got = assess(series, tiers={"checkout": "important"})
+
+    assert got.confirmed
+    assert got.noise_reason is None
+    assert [(a.service, a.metric) for a in got.anomalies] == [("checkout", "latency")]
+    assert got.blast_radius == 1
+
+
+def test_a_flapping_alarm_on_a_real_shift_is_still_confirmed() -> None:
+    series = {"checkout": {"latency": agentkit.shifted(AT, 3.0, n=AT + 5)}}
+
+    assert assess(series, tiers={}, alarm_flips=5).confirmed
+
+
+def test_blast_radius_counts_the_services_with_an_anomaly() -> None:
+    series = {
+        "web": {"latency": agentkit.shifted(AT, 2.0, n=AT + 5, seed=1)},
+        "api": {
+            "latency": agentkit.shifted(AT, 2.0, n=AT + 5, seed=2),
+            "errors": agentkit.shifted(AT, 9.0, n=AT + 5, level=1.0, seed=3),
+        },
+        "search": {"latency": agentkit.flat(AT + 5, seed=4)},
+    }
+
+    assert assess(series, tiers={}).blast_radius == 2
+
+
+@pytest.mark.parametrize(
+    ("metric", "tier", "severity"),
+    [
+        ("errors", "critical", "sev1"),
+        ("latency", "critical", "sev1"),
+        ("errors", "supporting", "sev2"),
+        ("cpu", "critical", "sev2"),
+        ("cpu", "supporting", "sev3"),
+        ("memory", "important", "sev3"),
+    ],
+)
+def test_severity_follows_the_metric_and_the_services_tier(
+    metric: str, tier: str, severity: str
+) -> None:
+    series = {"checkout": {metric: agentkit.shifted(AT, 3.0, n=AT + 5, level=40.0)}}
+
+    got = assess(series, tiers={"checkout": tier})
+
+    assert got.confirmed
+    assert got.severity == severity
+
+
+def test_a_security_finding_is_confirmed_even_with_flat_metrics() -> None:
+    series = {"ci-deployer": {"requests": agentkit.flat()}}
+
+    got = assess(series, tiers={"ci-deployer": "supporting"}, security_finding=True)
+
+    assert got.confirmed
+    assert got.noise_reason is None
+    assert got.severity == "sev1"
+    assert got.blast_radius == 1
+
+
+# -- vote_on ------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def checkout_latency_up() -> detection.Assessment:
+    series = {
+        "checkout": {"latency": agentkit.shifted(AT, 3.0, n=AT + 5)},
+        "search": {"latency": agentkit.flat(AT + 5, seed=2)},
+    }
+    return assess(series, tiers={"checkout": "critical"})
+
+
+def test_a_candidate_on_the_anomalous_service_is_approved(
+    checkout_latency_up: detection.Assessment,
+) -> None:
+    candidate = agentkit.candidate("rollback-deployment", "checkout")
+
+    got = detection.vote_on(candidate, checkout_latency_up)
+
+    assert got["stance"] == Stance.APPROVE
+    assert got["candidate"] == candidate["id"]
+    assert got["confidence"] > 0.9
+    assert "latency" in got["rationale"]
+    assert not got["veto"]
+
+
+def test_a_candidate_on_an_unaffected_service_gets_an_abstention(
+    checkout_latency_up: detection.Assessment,
+) -> None:
+    got = detection.vote_on(agentkit.candidate("restart-service", "search"), checkout_latency_up)
+
+    assert got["stance"] == Stance.ABSTAIN
+    assert got["confidence"] == 0.0
+
+
+def test_containment_of_a_security_finding_is_approved_without_a_metric_anomaly() -> None:
+    quiet = assess({"ci-deployer": {"requests": agentkit.flat()}}, tiers={}, security_finding=True)
+    candidate = agentkit.candidate(
+        "deactivate-access-key", "ci-deployer", addresses="credential-compromise"
+    )
+
+    assert detection.vote_on(candidate, quiet)["stance"] == Stance.APPROVE
