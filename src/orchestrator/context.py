@@ -3,7 +3,7 @@ catalogue, the ledger, policy and the clock. Passed as LangGraph's ``context``."
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
 from agents.finops import Budget
@@ -12,6 +12,7 @@ from orchestrator.consensus import ConsensusPolicy
 from orchestrator.ledger import ActionLedger
 from services.aws.port import AwsPort
 from services.aws.resources import Estate
+from services.settings import Settings, freeze_window
 
 
 @dataclass(slots=True)
@@ -53,6 +54,27 @@ class CommanderPolicy:
     """Consecutive anomalous points that confirm an incident."""
     verify_steps: int = 3
     max_rounds: int = 3
+    freeze_windows: tuple[tuple[datetime, datetime], ...] = ()
+
+    def security_at(self, now: datetime) -> Policy:
+        """The security policy in force at ``now`` (a change freeze, or not)."""
+        frozen = any(start <= now < end for start, end in self.freeze_windows)
+        return replace(self.security, change_freeze=self.security.change_freeze or frozen)
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> CommanderPolicy:
+        return cls(
+            consensus=ConsensusPolicy(
+                weights=dict(settings.consensus_weights),
+                quorum=settings.consensus_quorum,
+                auto_threshold=settings.consensus_auto_threshold,
+                approval_threshold=settings.consensus_approval_threshold,
+            ),
+            budget=Budget(monthly_usd=settings.monthly_budget_usd),
+            verify_steps=settings.verify_steps,
+            max_rounds=settings.max_rounds,
+            freeze_windows=tuple(freeze_window(w) for w in settings.change_freeze),
+        )
 
 
 @dataclass(slots=True)

@@ -17,7 +17,7 @@ from typing import Any, Literal
 
 from orchestrator.checkpoints import open_checkpointer
 from orchestrator.commander import Commander
-from orchestrator.context import Clock, RunContext, ServiceProfile
+from orchestrator.context import Clock, CommanderPolicy, RunContext, ServiceProfile
 from orchestrator.graph import build_graph
 from orchestrator.ledger import ActionLedger
 from orchestrator.result import Outcome, RootCauseResult, ScenarioResult, failed_expectations
@@ -41,6 +41,7 @@ class RunOptions:
     """Where the checkpoints and the action ledger live; a temporary folder when unset."""
     postgres_url: str | None = None
     """Checkpoint incident threads in Postgres instead of SQLite."""
+    policy: CommanderPolicy = field(default_factory=CommanderPolicy)
 
 
 ANSWER_DELAY_S = 120
@@ -82,6 +83,7 @@ def run_scenario(
             catalogue=catalogue_of(scenario, sim.profiles),
             ledger=ActionLedger(ledger_path),
             clock=Clock(start=sim.start, step_s=scenario.step),
+            policy=options.policy,
         )
         try:
             with open_checkpointer(checkpoints, options.postgres_url) as saver:

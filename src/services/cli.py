@@ -9,6 +9,7 @@ from typing import Annotated
 
 import typer
 
+from orchestrator.context import CommanderPolicy
 from orchestrator.result import ScenarioResult
 from orchestrator.runner import ApprovalAnswer, RunOptions, run_scenario
 from services.aws.port import open_aws_port
@@ -122,6 +123,7 @@ def scenario_run(
                 _err(f"{item.source}: warning: {warning}")
             options = RunOptions(
                 approve=answer,
+                policy=CommanderPolicy.from_settings(settings),
                 state_dir=settings.state_dir,
                 postgres_url=(
                     settings.postgres_url.get_secret_value() if settings.postgres_url else None

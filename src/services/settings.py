@@ -6,6 +6,7 @@ once, here. No other module reads ``os.environ``.
 
 from __future__ import annotations
 
+from datetime import datetime
 from enum import StrEnum
 from functools import lru_cache
 from pathlib import Path
@@ -80,6 +81,30 @@ class Settings(BaseSettings):
         description="postgresql://... : LangGraph checkpoints in Postgres instead of SQLite",
     )
 
+    consensus_weights: dict[str, float] = Field(
+        default_factory=lambda: {
+            "detection": 1.0,
+            "diagnosis": 1.5,
+            "remediation": 1.0,
+            "finops": 0.75,
+            "security": 1.5,
+        },
+        description="Vote weight by agent, as JSON: IC_CONSENSUS_WEIGHTS='{\"security\": 2}'",
+    )
+    consensus_quorum: int = Field(default=3, ge=2, le=5)
+    consensus_auto_threshold: float = Field(default=0.5, ge=0, le=1)
+    consensus_approval_threshold: float = Field(default=0.15, ge=0, le=1)
+    max_rounds: int = Field(default=3, ge=1, le=10, description="remediation rounds, then escalate")
+    verify_steps: int = Field(default=3, ge=1, le=30, description="steps to wait before verifying")
+    monthly_budget_usd: float = Field(default=50_000.0, ge=0)
+    change_freeze: list[str] = Field(
+        default_factory=list,
+        description=(
+            "Change-freeze windows as ISO 8601 intervals, start/end, e.g. "
+            '["2026-12-20T00:00:00Z/2027-01-04T00:00:00Z"]: only containment runs in them'
+        ),
+    )
+
     scenario_library: Path | None = Field(
         default=None,
         description="Extra folder of scenario files listed beside the built-in library.",
@@ -97,12 +122,41 @@ class Settings(BaseSettings):
             )
         return self
 
+    @model_validator(mode="after")
+    def _policy_is_coherent(self) -> Settings:
+        unknown = set(self.consensus_weights) - {
+            "detection", "diagnosis", "remediation", "finops", "security"
+        }  # fmt: skip
+        if unknown:
+            raise ValueError(f"IC_CONSENSUS_WEIGHTS: unknown agents {sorted(unknown)}")
+        if self.consensus_approval_threshold > self.consensus_auto_threshold:
+            raise ValueError("the approval threshold cannot exceed the auto threshold")
+        for window in self.change_freeze:
+            freeze_window(window)
+        return self
+
     @property
     def resolved_aws_mode(self) -> AwsMode:
         """The AWS mode in force, after applying the defaults described on ``aws_mode``."""
         if self.aws_mode is not None:
             return self.aws_mode
         return AwsMode.LOCALSTACK if self.localstack_url else AwsMode.EMBEDDED
+
+
+def freeze_window(text: str) -> tuple[datetime, datetime]:
+    """``start/end`` (ISO 8601, with a time zone) as two datetimes, start before end."""
+    start_text, sep, end_text = text.partition("/")
+    if not sep:
+        raise ValueError(f"change freeze {text!r}: write start/end, two ISO 8601 times")
+    try:
+        start, end = datetime.fromisoformat(start_text), datetime.fromisoformat(end_text)
+    except ValueError as exc:
+        raise ValueError(f"change freeze {text!r}: {exc}") from exc
+    if start.tzinfo is None or end.tzinfo is None or end <= start:
+        raise ValueError(
+            f"change freeze {text!r}: write start/end with time zones, start before end"
+        )
+    return start, end
 
 
 @lru_cache(maxsize=1)

@@ -48,7 +48,9 @@ def cast(task: VoteTask, runtime: Runtime[RunContext]) -> dict[str, Any]:
             ]
         else:
             votes = [
-                security.vote_on(c, facts, ctx.policy.security, slo_breached=slo_breached)
+                security.vote_on(
+                    c, facts, ctx.policy.security_at(ctx.clock.now), slo_breached=slo_breached
+                )
                 for c in candidates
             ]
     return {"votes": votes}
