@@ -78,6 +78,37 @@ def candidate_id(action: str, service: str, params: dict[str, Any]) -> str:
     return f"{action}:{service}:{hashlib.sha256(blob.encode()).hexdigest()[:8]}"
 
 
+def make_candidate(
+    action: str,
+    service: ServiceFacts,
+    params: dict[str, Any],
+    *,
+    addresses: str,
+    risk: Risk,
+    reversible: bool,
+    destructive: bool,
+    effect: str,
+    rollback: str | None,
+    rank: int,
+) -> Candidate:
+    """A candidate for ``action`` on ``service``; its id follows from action, service, params."""
+    return Candidate(
+        id=candidate_id(action, service["name"], params),
+        action=action,
+        service=service["name"],
+        params=params,
+        addresses=addresses,
+        risk=risk,
+        reversible=reversible,
+        destructive=destructive,
+        protected=service["protected"],
+        widens_exposure=False,
+        expected_effect=effect,
+        rollback=rollback,
+        rank=rank,
+    )
+
+
 def vote(
     agent: AgentName,
     candidate: Candidate,

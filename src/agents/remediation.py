@@ -16,7 +16,7 @@ from agents.model import (
     ServiceFacts,
     Stance,
     Vote,
-    candidate_id,
+    make_candidate,
     vote,
 )
 
@@ -72,7 +72,8 @@ PLAYBOOK: dict[str, list[Play]] = {
         Play("scale-in", "low", True, False, "scale-out", "capacity back to baseline")
     ],
 }
-"""Fault kind -> plays, best first."""
+"""Fault kind -> plays, best first. Containment for security faults is the security agent's
+to propose (``agents.security.propose_containment``)."""
 
 _NO_FALLBACK = frozenset(
     {"credential-compromise", "instance-compromise", "security-group-exposure", "cost-runaway"}
@@ -107,30 +108,24 @@ def propose(
             params = _params(play.action, hyp, service)
             if params is None:
                 continue
-            cid = candidate_id(play.action, service["name"], params)
-            if cid in seen:
-                continue
-            seen.add(cid)
-            risk = play.risk
-            if play.action == "restart-service" and service["capacity"] >= 2:
-                risk = "low"  # a rolling replacement never drops below serving capacity
-            out.append(
-                Candidate(
-                    id=cid,
-                    action=play.action,
-                    service=service["name"],
-                    params=params,
-                    addresses=hyp["fault"],
-                    risk=risk,
-                    reversible=play.reversible,
-                    destructive=play.destructive,
-                    protected=service["protected"],
-                    widens_exposure=False,
-                    expected_effect=play.effect,
-                    rollback=play.rollback,
-                    rank=len(out),
-                )
+            candidate = make_candidate(
+                play.action,
+                service,
+                params,
+                addresses=hyp["fault"],
+                # a rolling replacement of two or more never drops below serving capacity
+                risk="low"
+                if play.action == "restart-service" and service["capacity"] >= 2
+                else play.risk,
+                reversible=play.reversible,
+                destructive=play.destructive,
+                effect=play.effect,
+                rollback=play.rollback,
+                rank=len(out),
             )
+            if candidate["id"] not in seen:
+                seen.add(candidate["id"])
+                out.append(candidate)
     return out
 
 
@@ -158,14 +153,6 @@ def _params(action: str, hyp: Hypothesis, service: ServiceFacts) -> dict[str, An
         if service["previous_revision"] is None:
             return None
         return {"to": service["previous_revision"]}
-    if action == "isolate-instance":
-        if not service["compromised_instances"]:
-            return None
-        return {"instance_id": service["compromised_instances"][0]}
-    if action == "revoke-ingress-rule":
-        return {"port": service["exposed_ports"][0]} if service["exposed_ports"] else None
-    if action == "deactivate-access-key":
-        return {"access_key_id": service["access_key_id"]} if service["access_key_id"] else None
     return {}
 
 

@@ -1,6 +1,7 @@
 """Security: policy checks on every action, with a veto; containment for security incidents.
 
-Policy:
+It proposes containment for security incidents (``propose_containment``) and votes on
+every candidate. Policy:
 - never widen exposure (veto);
 - during a change freeze, only containment runs (veto the rest);
 - no shrinking a critical or important service by more than half during an SLO incident;
@@ -10,15 +11,76 @@ Policy:
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
-from agents.model import AgentName, Candidate, ServiceFacts, Stance, Vote, vote
+from agents.model import (
+    AgentName,
+    Candidate,
+    Hypothesis,
+    ServiceFacts,
+    Stance,
+    Vote,
+    make_candidate,
+    vote,
+)
 
 CONTAINMENT = frozenset({"deactivate-access-key", "isolate-instance", "revoke-ingress-rule"})
 SECURITY_FAULTS = frozenset(
     {"credential-compromise", "instance-compromise", "security-group-exposure"}
 )
+
+
+_CONTAINMENT: dict[str, tuple[str, str, str | None]] = {
+    "credential-compromise": (
+        "deactivate-access-key",
+        "stolen key can no longer sign calls",
+        "deactivate-access-key",
+    ),
+    "instance-compromise": ("isolate-instance", "instance cut off, evidence kept", None),
+    "security-group-exposure": ("revoke-ingress-rule", "port closed to the internet", None),
+}
+"""Security fault -> (action, expected effect, the action that undoes it)."""
+
+
+def propose_containment(
+    hypotheses: Sequence[Hypothesis],
+    facts: Mapping[str, ServiceFacts],
+    *,
+    exclude: Sequence[str] = (),
+    first_rank: int = 0,
+) -> list[Candidate]:
+    """Containment for each security hypothesis whose target is known (the key, the
+    instance, the open port); ``exclude`` holds ids already tried."""
+    out: list[Candidate] = []
+    for hyp in hypotheses:
+        play = _CONTAINMENT.get(hyp["fault"])
+        service = facts.get(hyp["service"])
+        if play is None or service is None:
+            continue
+        action, effect, rollback = play
+        params = _target(action, service)
+        if params is None:
+            continue
+        candidate = make_candidate(
+            action, service, params, addresses=hyp["fault"], risk="low",
+            reversible=rollback is not None, destructive=False, effect=effect,
+            rollback=rollback, rank=first_rank + len(out),
+        )  # fmt: skip
+        if candidate["id"] not in exclude and candidate not in out:
+            out.append(candidate)
+    return out
+
+
+def _target(action: str, service: ServiceFacts) -> dict[str, Any] | None:
+    if action == "deactivate-access-key":
+        return {"access_key_id": service["access_key_id"]} if service["access_key_id"] else None
+    if action == "isolate-instance":
+        instances = service["compromised_instances"]
+        return {"instance_id": instances[0]} if instances else None
+    ports = service["exposed_ports"]
+    return {"port": ports[0]} if ports else None
 
 
 @dataclass(frozen=True, slots=True)

@@ -28,12 +28,6 @@ CATALOGUE = [
     ("bad-deploy", agentkit.service(previous_revision="checkout:41"), "rollback-deployment",
      {"to": "checkout:41"}),
     ("disk-full", agentkit.database(), "increase-storage", {}),
-    ("credential-compromise", agentkit.service(access_key_id="AKIAEXAMPLE123"),
-     "deactivate-access-key", {"access_key_id": "AKIAEXAMPLE123"}),
-    ("instance-compromise", agentkit.service(kind="asg", compromised_instances=["i-0abc", "i-0d"]),
-     "isolate-instance", {"instance_id": "i-0abc"}),
-    ("security-group-exposure", agentkit.service(exposed_ports=[22]), "revoke-ingress-rule",
-     {"port": 22}),
     ("cost-runaway", agentkit.service(capacity=12, baseline_capacity=4), "scale-in",
      {"desired": 4}),
     ("connection-exhaustion", agentkit.database(), "reboot-database", {}),
@@ -60,12 +54,9 @@ def test_each_fault_gets_its_catalogue_action_first(
 @pytest.mark.parametrize(
     ("fault", "facts"),
     [
-        ("credential-compromise", agentkit.service()),
-        ("instance-compromise", agentkit.service(kind="asg")),
-        ("security-group-exposure", agentkit.service()),
         ("cost-runaway", agentkit.service(capacity=4, baseline_capacity=4)),
     ],
-    ids=["no-key", "no-instance", "no-port", "already-at-baseline"],
+    ids=["already-at-baseline"],
 )
 def test_an_action_without_its_target_is_not_proposed(fault: str, facts: ServiceFacts) -> None:
     assert _actions(fault, facts) == []

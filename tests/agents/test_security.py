@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 import agentkit
 from agents import security
-from agents.model import Candidate, ServiceFacts, Stance, Vote
+from agents.model import Candidate, Hypothesis, ServiceFacts, Stance, Vote
 from agents.security import CONTAINMENT, Policy
 
 
@@ -112,3 +114,59 @@ def test_protection_never_turns_a_high_risk_rejection_into_an_approval() -> None
     got = _vote(failover, agentkit.database(protected=True))
 
     assert got["stance"] == Stance.REJECT
+
+
+CONTAINMENT_CASES = [
+    ("credential-compromise", agentkit.service(access_key_id="AKIAEXAMPLE123"),
+     "deactivate-access-key", {"access_key_id": "AKIAEXAMPLE123"}),
+    ("instance-compromise", agentkit.service(kind="asg", compromised_instances=["i-0abc", "i-0d"]),
+     "isolate-instance", {"instance_id": "i-0abc"}),
+    ("security-group-exposure", agentkit.service(exposed_ports=[22]), "revoke-ingress-rule",
+     {"port": 22}),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("fault", "facts", "action", "params"),
+    CONTAINMENT_CASES,
+    ids=[row[0] for row in CONTAINMENT_CASES],
+)
+def test_security_proposes_containment_for_security_faults(
+    fault: str, facts: ServiceFacts, action: str, params: dict[str, Any]
+) -> None:
+    hyp = Hypothesis(service=facts["name"], fault=fault, confidence=0.9, evidence=[])
+
+    [candidate] = security.propose_containment([hyp], agentkit.estate(facts), first_rank=2)
+
+    assert (candidate["action"], candidate["params"]) == (action, params)
+    assert candidate["addresses"] == fault
+    assert candidate["rank"] == 2
+    assert candidate["risk"] == "low"
+    assert not candidate["widens_exposure"]
+
+
+@pytest.mark.parametrize(
+    ("fault", "facts"),
+    [
+        ("credential-compromise", agentkit.service()),
+        ("instance-compromise", agentkit.service(kind="asg")),
+        ("security-group-exposure", agentkit.service()),
+        ("bad-deploy", agentkit.service(previous_revision="v1")),
+    ],
+    ids=["no-key", "no-instance", "no-port", "not-a-security-fault"],
+)
+def test_no_containment_without_its_target_or_for_other_faults(
+    fault: str, facts: ServiceFacts
+) -> None:
+    hyp = Hypothesis(service=facts["name"], fault=fault, confidence=0.9, evidence=[])
+    assert security.propose_containment([hyp], agentkit.estate(facts)) == []
+
+
+def test_containment_already_tried_is_not_proposed_again() -> None:
+    facts = agentkit.service(access_key_id="AKIAEXAMPLE123")
+    hyp = Hypothesis(
+        service=facts["name"], fault="credential-compromise", confidence=0.9, evidence=[]
+    )
+    [first] = security.propose_containment([hyp], agentkit.estate(facts))
+
+    assert security.propose_containment([hyp], agentkit.estate(facts), exclude=[first["id"]]) == []

@@ -7,7 +7,7 @@ from typing import Any, Literal
 from langgraph.runtime import Runtime
 from langgraph.types import Send
 
-from agents import diagnosis, remediation
+from agents import diagnosis, remediation, security
 from agents.model import AgentName
 from orchestrator import evidence
 from orchestrator.context import RunContext
@@ -55,7 +55,11 @@ def propose(state: IncidentState, runtime: Runtime[RunContext]) -> dict[str, Any
     hypotheses = state.get("hypotheses", [])
     named = [h["service"] for h in hypotheses if h["service"] in ctx.estate.services]
     facts = evidence.facts(ctx, named, state["alerts"], state.get("onset_step"))
-    candidates = remediation.propose(hypotheses, facts, exclude=state.get("tried", []))
+    tried = state.get("tried", [])
+    candidates = remediation.propose(hypotheses, facts, exclude=tried)
+    candidates += security.propose_containment(
+        hypotheses, facts, exclude=tried, first_rank=len(candidates)
+    )
     text = ", ".join(f"{c['action']} on {c['service']}" for c in candidates) or "nothing to try"
     return {
         "candidates": candidates,
