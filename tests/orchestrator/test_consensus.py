@@ -8,31 +8,15 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from agents.model import AgentName, Candidate, Stance, Vote, candidate_id, vote
+import agentkit
+from agents.model import AgentName, Candidate, Stance, Vote, vote
 from orchestrator.consensus import ConsensusPolicy, decide
 
 AGENTS = list(AgentName)
 
 
 def _candidate(action: str = "rollback-deployment", **changes: Any) -> Candidate:
-    service = changes.pop("service", "checkout")
-    base = Candidate(
-        id=candidate_id(action, service, {}),
-        action=action,
-        service=service,
-        params={},
-        addresses="bad-deploy",
-        risk="low",
-        reversible=True,
-        destructive=False,
-        protected=False,
-        widens_exposure=False,
-        expected_effect="",
-        rollback=None,
-        rank=0,
-    )
-    base.update(changes)  # type: ignore[typeddict-item]
-    return base
+    return agentkit.candidate(action, changes.pop("service", "checkout"), **changes)
 
 
 def _votes(candidate: Candidate, stances: dict[AgentName, tuple[Stance, float]]) -> list[Vote]:
