@@ -27,6 +27,8 @@ class ScenarioResult(BaseModel):
     ttd_s: int | None = None
     incident_ids: list[str] = Field(default_factory=list)
     root_cause: RootCauseResult | None = None
+    hypotheses: list[RootCauseResult] = Field(default_factory=list)
+    """Every hypothesis of the first confirmed incident's last diagnosis, best first."""
     proposed: list[str] = Field(default_factory=list)
     executed: list[str] = Field(default_factory=list)
     forbidden_executed: list[str] = Field(default_factory=list)

@@ -42,6 +42,8 @@ class RunOptions:
     postgres_url: str | None = None
     """Checkpoint incident threads in Postgres instead of SQLite."""
     policy: CommanderPolicy = field(default_factory=CommanderPolicy)
+    commander: bool = True
+    """False runs the world alone: the baseline for what the commander saves."""
 
 
 ANSWER_DELAY_S = 120
@@ -90,10 +92,11 @@ def run_scenario(
                 commander = Commander(build_graph(saver), ctx)
                 person = _Person(options.approve, max(1, ANSWER_DELAY_S // scenario.step))
                 for report in sim.run():
-                    ctx.clock.step = report.index
-                    commander.tick()
-                    commander.ingest(report.events)
-                    person.answer(commander, report.index)
+                    if options.commander:
+                        ctx.clock.step = report.index
+                        commander.tick()
+                        commander.ingest(report.events)
+                        person.answer(commander, report.index)
                     truth.record(report, options.keep_timeline)
                 states = [commander.state(i) for i in commander.incidents]
         finally:
@@ -123,6 +126,7 @@ def run_scenario(
         ttd_s=outcome.ttd_s,
         incident_ids=[s["incident_id"] for s in states if s.get("confirmed_step") is not None],
         root_cause=outcome.root_cause,
+        hypotheses=_hypotheses(states),
         proposed=sorted({d["candidate"].split(":", 1)[0] for s in states for d in _proposed(s)}),
         executed=outcome.executed,
         forbidden_executed=[a for a in outcome.executed if a in forbidden],
@@ -184,6 +188,21 @@ def catalogue_of(scenario: Scenario, profiles: dict[str, Profile]) -> dict[str, 
         )
         for s in scenario.services
     }
+
+
+def _hypotheses(states: list[IncidentState]) -> list[RootCauseResult]:
+    confirmed = sorted(
+        (s for s in states if s.get("confirmed_step") is not None),
+        key=lambda s: s.get("confirmed_step", 0),
+    )
+    if not confirmed:
+        return []
+    return [
+        RootCauseResult(
+            service=h["service"], fault=h["fault"], rank=rank, confidence=h["confidence"]
+        )
+        for rank, h in enumerate(confirmed[0].get("hypotheses", []), start=1)
+    ]
 
 
 def _proposed(state: IncidentState) -> list[Any]:
