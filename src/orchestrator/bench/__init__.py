@@ -1,0 +1,1 @@
+"""Benchmarks of the commander against public data and its own scenario suite."""
