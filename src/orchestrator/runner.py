@@ -190,11 +190,16 @@ def catalogue_of(scenario: Scenario, profiles: dict[str, Profile]) -> dict[str, 
     }
 
 
-def _hypotheses(states: list[IncidentState]) -> list[RootCauseResult]:
-    confirmed = sorted(
+def _confirmed(states: list[IncidentState]) -> list[IncidentState]:
+    """Incidents that detection confirmed, in the order it confirmed them."""
+    return sorted(
         (s for s in states if s.get("confirmed_step") is not None),
         key=lambda s: s.get("confirmed_step", 0),
     )
+
+
+def _hypotheses(states: list[IncidentState]) -> list[RootCauseResult]:
+    confirmed = _confirmed(states)
     if not confirmed:
         return []
     return [
@@ -216,10 +221,7 @@ def _outcome(
     recovered: bool,
     ttr_s: int | None,
 ) -> Outcome:
-    confirmed = sorted(
-        (s for s in states if s.get("confirmed_step") is not None),
-        key=lambda s: s.get("confirmed_step", 0),
-    )
+    confirmed = _confirmed(states)
     faults = [r for r in runs if r.event.kind in {k.value for k in FaultKind}]
     onset = min((r.onset_step for r in faults), default=None)
     ttd = None

@@ -46,6 +46,7 @@ from services.settings import AwsMode
 from services.simulator import changes, findings
 from services.simulator.alarms import AlarmEvaluator, AlarmState, alarm_specs
 from services.simulator.dynamics import Conditions, Profile, Sample, daily_factor, sample
+from services.simulator.estate import build_estate
 from services.simulator.faults import Run, apply
 from services.simulator.metrics import Datum, datums
 from services.simulator.observe import Observed, observe
@@ -125,8 +126,6 @@ class Simulation:
 
     def setup(self) -> Estate:
         """Create the estate's resources; the clock stands at step 0."""
-        from services.simulator.estate import build_estate
-
         if self.estate is not None:
             raise SimulationError("the estate is already built")
         self.estate = build_estate(self.port, self.scenario, self.profiles, self.run_id)
