@@ -87,3 +87,8 @@ class RunContext:
     policy: CommanderPolicy = field(default_factory=CommanderPolicy)
     changes: dict[str, list[int]] = field(default_factory=dict)
     """Service -> steps at which the commander saw its revision change."""
+    series_cache: dict[tuple[int, frozenset[str]], dict[str, dict[str, list[float]]]] = field(
+        default_factory=dict
+    )
+    """This step's metric series by the services asked for (metrics of a step never change,
+    so the fleet scan, detection, diagnosis and the voters share one read)."""

@@ -16,10 +16,23 @@ HISTORY_STEPS = 60
 
 
 def series(ctx: RunContext, services: Iterable[str]) -> dict[str, dict[str, list[float]]]:
-    """Service -> metric role -> one value per step up to now, from ``GetMetricData``.
+    """Service -> metric role -> one value per step up to now; read once per step.
 
     ``errors`` is the error rate in percent of requests where the service counts requests.
     """
+    wanted = frozenset(services)
+    step = ctx.clock.step
+    for (at, names), got in list(ctx.series_cache.items()):
+        if at != step:
+            ctx.series_cache.pop((at, names), None)
+        elif wanted <= names:
+            return {name: got[name] for name in wanted if name in got}
+    fresh = _read_series(ctx, wanted)
+    ctx.series_cache[(step, wanted)] = fresh
+    return fresh
+
+
+def _read_series(ctx: RunContext, services: Iterable[str]) -> dict[str, dict[str, list[float]]]:
     wanted = {}
     for name in services:
         for role, metric in metric_ids(ctx.estate.services[name]).items():

@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import json
 import sys
+from pathlib import Path
 from typing import Annotated
 
 import typer
 
+from orchestrator.bench.nab import render, resolve_data_dir, run_nab
 from orchestrator.context import CommanderPolicy
 from orchestrator.result import ScenarioResult
 from orchestrator.runner import ApprovalAnswer, RunOptions, run_scenario
@@ -28,6 +30,11 @@ scenario_app = typer.Typer(
     no_args_is_help=True,
 )
 app.add_typer(scenario_app, name="scenario")
+bench_app = typer.Typer(
+    help="Benchmarks: score the agents on public data sets and on the scenario suite.",
+    no_args_is_help=True,
+)
+app.add_typer(bench_app, name="bench")
 
 
 def _out(text: str) -> None:
@@ -136,6 +143,28 @@ def scenario_run(
         _out(f"{len(loaded) - failures} passed, {failures} failed")
     if check and failures:
         raise typer.Exit(1)
+
+
+@bench_app.command("nab")
+def bench_nab(
+    data: Annotated[
+        Path | None,
+        typer.Option(
+            help="NAB corpus folder (data/, labels/, config/, results/); default "
+            "../shared/data/nab from here, then from the repository."
+        ),
+    ] = None,
+    out: Annotated[
+        Path,
+        typer.Option(help="Folder for NAB's results files: <out>/<detector>/<category>/..."),
+    ] = Path("nab-results"),
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print one JSON object: scores, thresholds, table.")
+    ] = False,
+) -> None:
+    """Score the detection agent on the Numenta Anomaly Benchmark with NAB's own rules."""
+    report = run_nab(resolve_data_dir(data), out)
+    _out(json.dumps(report.to_json()) if as_json else render(report))
 
 
 def _render(result: ScenarioResult, *, as_json: bool, timeline: bool) -> str:

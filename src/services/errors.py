@@ -9,7 +9,11 @@ Every error the commander raises on purpose is a ``CommanderError``::
     │   └── ScenarioValidationError the file breaks format v1 (carries every issue found)
     ├── AwsPortError                the AWS endpoint could not be reached or set up
     │   └── EmulatorError           the embedded emulator failed to start
-    └── SimulationError             the simulated estate could not be built or stepped
+    ├── SimulationError             the simulated estate could not be built or stepped
+    ├── BenchmarkError              a benchmark's data set is missing or cannot be scored
+    └── IngestError                 an alert delivery that cannot be read (names the field)
+        ├── UnknownSourceError      no alert source of that name
+        └── ContentTypeError        a Content-Type that is not JSON
 
 Errors crossing an agent boundary are values, not exceptions (see ``ActionResult``); the CLI and
 the gateway translate these classes to exit codes and HTTP statuses, each in one place.
@@ -39,7 +43,7 @@ class ScenarioNotFoundError(ScenarioError):
 
 @dataclass(frozen=True, slots=True)
 class ValidationIssue:
-    """One problem in a scenario file: where it is and what is wrong."""
+    """One problem in a document (a scenario file, an alert delivery): where and what."""
 
     field: str
     message: str
@@ -66,3 +70,34 @@ class EmulatorError(AwsPortError):
 
 class SimulationError(CommanderError):
     """The simulated estate could not be built or stepped."""
+
+
+class BenchmarkError(CommanderError):
+    """A benchmark's data set is missing, not in its documented layout, or cannot be scored."""
+
+
+class IngestError(CommanderError):
+    """An alert delivery that cannot be read: malformed JSON, a missing or mistyped field, a
+    value out of range. The client's fault (a 4xx); ``field`` says where, ``message`` what.
+
+    ``field`` is a path into the body (``alerts[0].labels``, ``payload.severity``), ``body`` for
+    the document as a whole, or ``headers.<name>`` / ``source`` for what came with it. When the
+    body breaks several rules, ``issues`` lists every one; ``field`` and ``message`` are the first.
+    """
+
+    def __init__(
+        self, field: str, message: str, *, more: tuple[ValidationIssue, ...] = ()
+    ) -> None:
+        self.field = field
+        self.message = message
+        self.issues = (ValidationIssue(field, message), *more)
+        extra = f" (and {len(more)} more)" if more else ""
+        super().__init__(f"{field}: {message}{extra}")
+
+
+class UnknownSourceError(IngestError):
+    """No alert source has that name."""
+
+
+class ContentTypeError(IngestError):
+    """The request says its body is something other than JSON."""
