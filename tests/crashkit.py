@@ -21,7 +21,7 @@ from orchestrator.checkpoints import open_checkpointer
 from orchestrator.commander import Commander
 from orchestrator.context import Clock, RunContext, ServiceProfile
 from orchestrator.graph import build_graph
-from orchestrator.ledger import ActionLedger
+from orchestrator.ledger import ActionLedger, ChangeLedger
 from services.aws.port import AwsPort, botocore_config
 from services.aws.resources import Estate, ServiceResources
 from services.scenario.model import ServiceKind
@@ -51,6 +51,7 @@ def main() -> None:
         estate=estate_from(setup["estate"]),
         catalogue={k: ServiceProfile(**v) for k, v in setup["catalogue"].items()},
         ledger=ActionLedger(state / "ledger.sqlite"),
+        changelog=ChangeLedger(state / "ledger.sqlite"),
         clock=Clock(start=datetime.fromisoformat(setup["start"]), step_s=setup["step_s"]),
     )
     with open_checkpointer(state / "checkpoints.sqlite") as saver:

@@ -56,6 +56,10 @@ class Commander:
         self.incidents: dict[str, _Incident] = {}
         self._seen: set[str] = set()
         self._revisions: dict[str, str] = {}
+        if ctx.changelog is not None:  # a restarted commander keeps the history it had
+            for name, steps in ctx.changelog.changes().items():
+                ctx.changes.setdefault(name, [])
+                ctx.changes[name] = sorted(set(ctx.changes[name]) | set(steps))
         self._scaled: set[str] = set()
         """Services the commander itself resized: their capacity change is explained."""
         self.alerts_in = 0
@@ -329,14 +333,19 @@ class Commander:
         ]
 
     def _track_changes(self) -> None:
+        step = self.ctx.clock.step
         for name, res in self.ctx.estate.services.items():
             change = telemetry.current_revision(self.ctx.port, res)
             if change is None:
                 continue
-            before = self._revisions.get(name)
-            if before is not None and before != change.revision:
-                self.ctx.changes.setdefault(name, []).append(self.ctx.clock.step)
-            self._revisions[name] = change.revision
+            if self.ctx.changelog is not None:
+                changed = self.ctx.changelog.observe(name, change.revision, step)
+            else:
+                before = self._revisions.get(name)
+                changed = before is not None and before != change.revision
+                self._revisions[name] = change.revision
+            if changed and step not in self.ctx.changes.get(name, []):
+                self.ctx.changes.setdefault(name, []).append(step)
 
     def _service_of_alarm(self, alarm: str) -> str | None:
         return self._service_by(lambda r: alarm in r.alarms.values())

@@ -9,7 +9,7 @@ from datetime import datetime, timedelta
 from agents.finops import Budget
 from agents.security import Policy
 from orchestrator.consensus import ConsensusPolicy
-from orchestrator.ledger import ActionLedger
+from orchestrator.ledger import ActionLedger, ChangeLedger
 from services.aws.port import AwsPort
 from services.aws.resources import Estate
 from services.settings import Settings, freeze_window
@@ -85,6 +85,8 @@ class RunContext:
     ledger: ActionLedger
     clock: Clock
     policy: CommanderPolicy = field(default_factory=CommanderPolicy)
+    changelog: ChangeLedger | None = None
+    """Durable revision history; None keeps it in memory only (``changes``)."""
     changes: dict[str, list[int]] = field(default_factory=dict)
     """Service -> steps at which the commander saw its revision change."""
     series_cache: dict[tuple[int, frozenset[str]], dict[str, dict[str, list[float]]]] = field(

@@ -1,4 +1,6 @@
-"""The durable action ledger: at most one execution per idempotency key, across crashes.
+"""The commander's durable records, in one SQLite file.
+
+``ActionLedger``: at most one execution per idempotency key, across crashes.
 
 A key (incident, round, candidate) is written as ``started`` in its own committed transaction
 before the AWS call and ``done`` after it. A process that dies between the two finds
@@ -59,6 +61,55 @@ class ActionLedger:
                 "UPDATE actions SET status = 'done', result = ? WHERE key = ?",
                 (json.dumps(result, default=str), key),
             )
+
+    def close(self) -> None:
+        self._db.close()
+
+
+class ChangeLedger:
+    """The revisions the commander has seen per service, and the steps they changed at.
+
+    Diagnosis weighs a deploy just before an onset; kept here, that history survives a
+    restart of the commander.
+    """
+
+    def __init__(self, path: Path | str) -> None:
+        self._lock = threading.Lock()
+        self._db = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute(
+            "CREATE TABLE IF NOT EXISTS revisions (service TEXT PRIMARY KEY, revision TEXT)"
+        )
+        self._db.execute(
+            "CREATE TABLE IF NOT EXISTS changes (service TEXT, step INTEGER,"
+            " PRIMARY KEY (service, step))"
+        )
+
+    def observe(self, service: str, revision: str, step: int) -> bool:
+        """Record what ``service`` runs at ``step``; True when that is a change."""
+        with self._lock:
+            row = self._db.execute(
+                "SELECT revision FROM revisions WHERE service = ?", (service,)
+            ).fetchone()
+            self._db.execute(
+                "INSERT INTO revisions (service, revision) VALUES (?, ?)"
+                " ON CONFLICT (service) DO UPDATE SET revision = excluded.revision",
+                (service, revision),
+            )
+            changed = row is not None and row[0] != revision
+            if changed:
+                self._db.execute(
+                    "INSERT OR IGNORE INTO changes (service, step) VALUES (?, ?)", (service, step)
+                )
+        return changed
+
+    def changes(self) -> dict[str, list[int]]:
+        with self._lock:
+            rows = self._db.execute("SELECT service, step FROM changes ORDER BY step").fetchall()
+        out: dict[str, list[int]] = {}
+        for service, step in rows:
+            out.setdefault(service, []).append(int(step))
+        return out
 
     def close(self) -> None:
         self._db.close()

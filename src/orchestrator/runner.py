@@ -19,7 +19,7 @@ from orchestrator.checkpoints import open_checkpointer
 from orchestrator.commander import Commander
 from orchestrator.context import Clock, CommanderPolicy, RunContext, ServiceProfile
 from orchestrator.graph import build_graph
-from orchestrator.ledger import ActionLedger
+from orchestrator.ledger import ActionLedger, ChangeLedger
 from orchestrator.result import Outcome, RootCauseResult, ScenarioResult, failed_expectations
 from orchestrator.state import IncidentState
 from services.aws.port import AwsPort
@@ -84,6 +84,7 @@ def run_scenario(
             estate=estate,
             catalogue=catalogue_of(scenario, sim.profiles),
             ledger=ActionLedger(ledger_path),
+            changelog=ChangeLedger(ledger_path),
             clock=Clock(start=sim.start, step_s=scenario.step),
             policy=options.policy,
         )
@@ -101,6 +102,8 @@ def run_scenario(
                 states = [commander.state(i) for i in commander.incidents]
         finally:
             ctx.ledger.close()
+            if ctx.changelog is not None:
+                ctx.changelog.close()
     recovered, ttr_s = _recovery(scenario, sim.runs, sim.profiles, truth)
     outcome = _outcome(scenario, sim.runs, states, recovered, ttr_s)
     failed = failed_expectations(scenario.expect, outcome)

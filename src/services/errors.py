@@ -85,9 +85,7 @@ class IngestError(CommanderError):
     body breaks several rules, ``issues`` lists every one; ``field`` and ``message`` are the first.
     """
 
-    def __init__(
-        self, field: str, message: str, *, more: tuple[ValidationIssue, ...] = ()
-    ) -> None:
+    def __init__(self, field: str, message: str, *, more: tuple[ValidationIssue, ...] = ()) -> None:
         self.field = field
         self.message = message
         self.issues = (ValidationIssue(field, message), *more)
