@@ -5,11 +5,14 @@ from __future__ import annotations
 
 import json
 import sys
+from dataclasses import asdict
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
+from orchestrator import scoreboard
+from orchestrator.bench import rca
 from orchestrator.bench.nab import render, resolve_data_dir, run_nab
 from orchestrator.context import CommanderPolicy
 from orchestrator.result import ScenarioResult
@@ -165,6 +168,63 @@ def bench_nab(
     """Score the detection agent on the Numenta Anomaly Benchmark with NAB's own rules."""
     report = run_nab(resolve_data_dir(data), out)
     _out(json.dumps(report.to_json()) if as_json else render(report))
+
+
+@bench_app.command("scenarios")
+def bench_scenarios(
+    paths: Annotated[
+        list[str] | None,
+        typer.Argument(help="Scenario files, folders or built-in names; default: the library."),
+    ] = None,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="One JSON object per scenario, then the totals.")
+    ] = False,
+) -> None:
+    """Score the commander on a scenario suite, each scenario against a no-commander run."""
+    settings = get_settings()
+    refs = list(paths or builtin_scenarios(settings.scenario_library))
+    loaded = [load_scenario(path) for path in resolve_scenarios(refs, settings.scenario_library)]
+    policy = CommanderPolicy.from_settings(settings)
+    rows = []
+    with open_aws_port(settings) as port:
+        for index, item in enumerate(loaded):
+            results = []
+            for commander in (True, False):
+                if (index or not commander) and port.mode is AwsMode.EMBEDDED:
+                    port.reset_emulator()
+                options = RunOptions(policy=policy, commander=commander, keep_timeline=False)
+                results.append(run_scenario(port, item, options))
+            rows.append(scoreboard.row(item.scenario, results[0], results[1]))
+    total = scoreboard.totals(rows)
+    if as_json:
+        for r in rows:
+            _out(json.dumps({**asdict(r), "avoided_usd": r.avoided_usd}))
+        _out(json.dumps({"totals": asdict(total)}))
+    else:
+        _out(scoreboard.render(rows, total))
+
+
+@bench_app.command("rca")
+def bench_rca(
+    metrics: Annotated[Path, typer.Option(help="Folder of <service>/<metric>.csv files.")],
+    labels: Annotated[Path, typer.Option(help="JSON list of {time, service} fault labels.")],
+    edges: Annotated[
+        Path | None, typer.Option(help="JSON list of [caller, dependency] pairs.")
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+) -> None:
+    """Root-cause localisation of the diagnosis agent on labelled metrics: AS@1, AS@3, AS@5."""
+    series = rca.load_metrics(metrics)
+    pairs = rca.load_edges(edges) if edges else []
+    report = rca.evaluate(series, rca.load_labels(labels, list(series)), pairs)
+    scores = {f"AS@{k}": round(report.accuracy_at(k), 4) for k in (1, 3, 5)}
+    if as_json:
+        _out(json.dumps({"labels": len(report.cases), **scores}))
+    else:
+        _out(
+            f"{len(report.cases)} labelled faults: "
+            + ", ".join(f"{k} {v:.2%}" for k, v in scores.items())
+        )
 
 
 def _render(result: ScenarioResult, *, as_json: bool, timeline: bool) -> str:

@@ -131,3 +131,41 @@ def test_timeline_records_the_fault_and_the_alarm(tmp_path: Path, flag: str) -> 
     events = [entry["event"] for entry in timeline]
     assert any(e.startswith("bad-deploy starts on api") for e in events)
     assert any(e.startswith("alarm ") and e.endswith("-> ALARM") for e in events)
+
+
+def test_bench_scenarios_measures_what_the_commander_saves(tmp_path: Path) -> None:
+    suite = tmp_path / "suite.yaml"
+    suite.write_text(SMALL.replace("duration: 8m", "duration: 20m").replace("at: 3m", "at: 8m"))
+    result = _cli("bench", "scenarios", str(suite), "--json")
+    assert result.returncode == 0, result.stderr
+    *rows, totals = [json.loads(line) for line in result.stdout.splitlines()]
+    [row] = rows
+    assert row["scenario"] == "cli-small"
+    assert row["baseline_downtime_usd"] > row["downtime_usd"]
+    assert row["avoided_usd"] == row["baseline_downtime_usd"] - row["downtime_usd"]
+    assert totals["totals"]["scenarios"] == 1
+
+
+def test_bench_rca_reports_accuracy_at_k(tmp_path: Path) -> None:
+    metrics = tmp_path / "metrics"
+    for service, level, shift, onset in (("db", 4, 6, 80), ("api", 90, 3, 81), ("cache", 2, 1, 0)):
+        (metrics / service).mkdir(parents=True)
+        rows = ["timestamp,value"]
+        for i in range(120):
+            wobble = 1 + 0.01 * ((i * 7919) % 13 - 6)  # deterministic noise
+            value = level * (shift if i >= onset else 1) * wobble
+            rows.append(f"2026-01-01T{i // 60:02d}:{i % 60:02d}:00,{value}")
+        (metrics / service / "latency.csv").write_text("\n".join(rows) + "\n")
+    labels = tmp_path / "labels.json"
+    labels.write_text(json.dumps([{"time": "2026-01-01T01:20:00", "service": "db"}]))
+    edges = tmp_path / "edges.json"
+    edges.write_text(json.dumps([["api", "db"]]))
+
+    result = runner.invoke(
+        app,
+        ["bench", "rca", "--metrics", str(metrics), "--labels", str(labels),
+         "--edges", str(edges), "--json"],
+    )  # fmt: skip
+
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.output) == {"labels": 1, "AS@1": 1.0, "AS@3": 1.0, "AS@5": 1.0}

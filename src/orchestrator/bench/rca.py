@@ -82,6 +82,14 @@ def load_labels(path: Path, services: Sequence[str]) -> list[tuple[datetime, str
     return labels
 
 
+def load_edges(path: Path) -> list[tuple[str, str]]:
+    try:
+        raw = json.loads(path.read_text(encoding="utf-8"))
+        return [(str(caller), str(dependency)) for caller, dependency in raw]
+    except (OSError, ValueError, TypeError) as exc:
+        raise RcaDataError(f"{path}: expected a JSON list of [caller, dependency]: {exc}") from exc
+
+
 def evaluate(
     metrics: dict[str, dict[str, Series]],
     labels: Sequence[tuple[datetime, str]],
