@@ -15,6 +15,7 @@ Every thread is checkpointed; ``recover`` finds the open ones again after a rest
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -29,6 +30,7 @@ from orchestrator.context import RunContext
 from orchestrator.graph import IncidentGraph
 from orchestrator.state import Alert, IncidentState
 from services.aws import telemetry
+from services.aws.resources import ServiceResources
 
 _FINISHED = frozenset({"resolved", "escalated", "closed", "noise"})
 CORRELATION_WINDOW_STEPS = 15
@@ -350,7 +352,7 @@ class Commander:
     def _service_of_alarm(self, alarm: str) -> str | None:
         return self._service_by(lambda r: alarm in r.alarms.values())
 
-    def _service_by(self, match: Any) -> str | None:
+    def _service_by(self, match: Callable[[ServiceResources], bool]) -> str | None:
         return next((n for n, r in self.ctx.estate.services.items() if match(r)), None)
 
     def _neighbours(self, service: str) -> set[str]:

@@ -130,7 +130,7 @@ def run_scenario(
         incident_ids=[s["incident_id"] for s in states if s.get("confirmed_step") is not None],
         root_cause=outcome.root_cause,
         hypotheses=_hypotheses(states),
-        proposed=sorted({d["candidate"].split(":", 1)[0] for s in states for d in _proposed(s)}),
+        proposed=_proposed(states),
         executed=outcome.executed,
         forbidden_executed=[a for a in outcome.executed if a in forbidden],
         approval_requested=outcome.approval_requested,
@@ -213,8 +213,16 @@ def _hypotheses(states: list[IncidentState]) -> list[RootCauseResult]:
     ]
 
 
-def _proposed(state: IncidentState) -> list[Any]:
-    return [{"candidate": cid} for d in state.get("decisions", []) for cid in d["matrix"]]
+def _proposed(states: list[IncidentState]) -> list[str]:
+    """Every action kind any round put to the vote (candidate ids start with the action)."""
+    return sorted(
+        {
+            cid.split(":", 1)[0]
+            for s in states
+            for d in s.get("decisions", [])
+            for cid in d["matrix"]
+        }
+    )
 
 
 def _outcome(

@@ -38,7 +38,6 @@ _LAMBDA_TRUST = json.dumps(
         ],
     }
 )
-_GIB = 1024**3
 
 
 def short_name(prefix: str, name: str, limit: int) -> str:
