@@ -99,6 +99,116 @@ def test_a_direction_scores_only_moves_that_way(
     assert anomaly_scores(seen_move, direction=direction)[AT] > 0.9
 
 
+# -- the anomaly likelihood (series longer than the warm-up) -----------------------------------
+
+LONG = 600
+STEP = 400
+"""A step well past the warm-up, with enough history for the likelihood to know the series."""
+
+
+@settings(deadline=None)
+@given(
+    series=st.lists(values, min_size=1, max_size=60),
+    direction=directions,
+    data=st.data(),
+)
+def test_the_likelihood_never_changes_when_later_points_do(
+    series: list[float], direction: int, data: st.DataObject
+) -> None:
+    i = data.draw(st.integers(0, len(series) - 1), label="i")
+    later = data.draw(
+        st.lists(values | st.just(float("nan")), min_size=len(series) - i - 1),
+        label="replacement for the points after i",
+    )
+    rewritten = series[: i + 1] + later
+
+    before = anomaly_scores(series, direction=direction, warmup=5)[: i + 1]
+    after = anomaly_scores(rewritten, direction=direction, warmup=5)[: i + 1]
+
+    np.testing.assert_array_equal(before, after)
+
+
+@settings(deadline=None)
+@given(
+    series=st.lists(
+        values | st.sampled_from([float("nan"), float("inf"), -float("inf")]), max_size=60
+    ),
+    direction=directions,
+)
+def test_likelihood_scores_lie_between_zero_and_one(series: list[float], direction: int) -> None:
+    scores = anomaly_scores(series, direction=direction, warmup=5)
+
+    assert len(scores) == len(series)
+    assert np.all((scores >= 0.0) & (scores <= 1.0))
+
+
+def test_a_long_series_is_scored_causally() -> None:
+    series = agentkit.shifted(STEP, 2.0, n=LONG)
+    rewritten = series[:STEP] + agentkit.flat(LONG - STEP, level=900.0, noise=0.3, seed=7)
+
+    np.testing.assert_array_equal(anomaly_scores(series)[:STEP], anomaly_scores(rewritten)[:STEP])
+
+
+@pytest.mark.parametrize("seed", range(5))
+@pytest.mark.parametrize("noise", [0.01, 0.1])
+def test_a_long_flat_noisy_series_raises_no_alert(seed: int, noise: float) -> None:
+    scores = anomaly_scores(agentkit.flat(1000, noise=noise, seed=seed))
+
+    assert scores[detection.WARMUP :].max() < ANOMALOUS
+
+
+def test_a_step_on_a_flat_series_scores_highest_at_its_onset_and_never_saturates() -> None:
+    series = [5.0] * STEP + [10.0] * (LONG - STEP)
+
+    scores = anomaly_scores(series)
+
+    assert scores[STEP] >= ANOMALOUS
+    assert scores[STEP] < 1.0  # no saturation: a higher threshold still separates scores
+    assert np.all(np.delete(scores, STEP) < scores[STEP])  # the onset alone is the top
+
+
+def test_after_an_alert_the_next_points_are_quiet_even_through_a_second_step() -> None:
+    second = STEP + detection.SUPPRESS // 2
+    series = np.asarray(agentkit.shifted(STEP, 2.0, n=LONG, seed=3))
+    series[second:] *= 2.0
+
+    scores = anomaly_scores(series)
+
+    assert scores[STEP] >= ANOMALOUS
+    assert np.all(scores[STEP + 1 : STEP + 1 + detection.SUPPRESS] == 0.0)
+
+
+def test_suppression_holds_for_its_length_then_lets_the_next_alert_through() -> None:
+    scores = np.array([0.2, 0.6, 0.9, 0.8, 0.1, 0.7, 0.3])
+
+    quiet = detection.suppress(scores, hold=2)
+
+    np.testing.assert_array_equal(quiet, [0.2, 0.6, 0.0, 0.0, 0.1, 0.7, 0.0])
+
+
+def test_a_missing_point_in_a_long_series_scores_zero_and_hides_nothing() -> None:
+    series = agentkit.shifted(STEP, 2.0, n=LONG)
+    series[STEP - 10] = float("nan")
+
+    scores = anomaly_scores(series)
+
+    assert scores[STEP - 10] == 0.0
+    assert scores[:STEP].max() < ANOMALOUS
+    assert scores[STEP] >= ANOMALOUS
+
+
+@pytest.mark.parametrize(("direction", "ignored", "seen"), [(1, 0.5, 2.0), (-1, 2.0, 0.5)])
+def test_the_likelihood_scores_only_moves_in_its_direction(
+    direction: int, ignored: float, seen: float
+) -> None:
+    ignored_move = agentkit.shifted(STEP, ignored, n=LONG)
+    seen_move = agentkit.shifted(STEP, seen, n=LONG)
+
+    assert anomaly_scores(ignored_move, direction=0)[STEP] >= ANOMALOUS
+    assert anomaly_scores(ignored_move, direction=direction)[STEP:].max() < ANOMALOUS
+    assert anomaly_scores(seen_move, direction=direction)[STEP] >= ANOMALOUS
+
+
 # -- find_anomalies -----------------------------------------------------------------------------
 
 
