@@ -46,6 +46,8 @@ class _Incident:
     waiting: dict[str, Any] | None = None
     security: bool = False
     diagnosed: bool = False
+    counted: dict[str, int] = field(default_factory=dict)
+    """How many votes, decisions and actions of this thread the metrics have seen."""
     finished: bool = False
     status: str = "open"
     last_alert_step: int = 0
@@ -76,13 +78,20 @@ class Commander:
 
     def ingest_alerts(self, alerts: list[Alert]) -> list[str]:
         opened: list[str] = []
+        metrics = self.ctx.metrics
         for alert in alerts:
             self.alerts_in += 1
+            if metrics is not None:
+                metrics.alerts_received.labels(alert["source"]).inc()
             target = self._correlate(alert)
             if target is None:
                 opened.append(self._open(alert))
+                if metrics is not None:
+                    metrics.incidents_opened.inc()
             else:
                 self.alerts_deduplicated += 1
+                if metrics is not None:
+                    metrics.alerts_deduplicated.labels(alert["source"]).inc()
                 target.fingerprints.add(alert["fingerprint"])
                 target.last_alert_step = alert["step"]
         return opened
@@ -306,11 +315,42 @@ class Commander:
         for record in values.get("actions", []):
             if record["action"] in {"scale-out", "scale-in"}:
                 self._scaled.add(record["service"])
+        was_finished = incident.finished
         if not interrupts and not snapshot.next:
             incident.finished = True
         if values.get("status") in _FINISHED:
             incident.finished = True
             incident.status = str(values.get("status"))
+        if self.ctx.metrics is not None:
+            self._count(incident, values, newly_finished=incident.finished and not was_finished)
+
+    def _count(self, incident: _Incident, values: Any, *, newly_finished: bool) -> None:
+        """Feed the metrics with what this thread did since they last looked."""
+        metrics = self.ctx.metrics
+        assert metrics is not None
+        seen = incident.counted
+        votes, decisions, actions = (
+            values.get("votes", []), values.get("decisions", []), values.get("actions", [])
+        )  # fmt: skip
+        for v in votes[seen.get("votes", 0) :]:
+            metrics.votes.labels(v["agent"], v["stance"]).inc()
+        for d in decisions[seen.get("decisions", 0) :]:
+            metrics.decisions.labels(d["outcome"]).inc()
+        for a in actions[seen.get("actions", 0) :]:
+            metrics.actions.labels(a["action"], a["status"]).inc()
+        seen |= {"votes": len(votes), "decisions": len(decisions), "actions": len(actions)}
+        step_s = self.ctx.clock.step_s
+        onset = values.get("onset_step")
+        confirmed = values.get("confirmed_step")
+        if confirmed is not None and onset is not None and not seen.get("detected"):
+            metrics.time_to_detect.observe(max(0, confirmed - onset) * step_s)
+            seen["detected"] = 1
+        if newly_finished:
+            metrics.incidents_closed.labels(incident.status).inc()
+            if incident.status == "resolved" and onset is not None:
+                metrics.time_to_resolve.observe(max(0, self.ctx.clock.step - onset) * step_s)
+        metrics.incidents_open.set(sum(1 for i in self.incidents.values() if not i.finished))
+        metrics.approvals_pending.set(len(self.pending_approvals()))
 
     def _config(self, incident_id: str) -> RunnableConfig:
         return {"configurable": {"thread_id": incident_id}}

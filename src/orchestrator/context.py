@@ -12,6 +12,7 @@ from orchestrator.consensus import ConsensusPolicy
 from orchestrator.ledger import ActionLedger, ChangeLedger
 from services.aws.port import AwsPort
 from services.aws.resources import Estate
+from services.metrics import CommanderMetrics
 from services.settings import Settings, freeze_window
 
 
@@ -85,6 +86,8 @@ class RunContext:
     ledger: ActionLedger
     clock: Clock
     policy: CommanderPolicy = field(default_factory=CommanderPolicy)
+    metrics: CommanderMetrics | None = None
+    """Prometheus metrics fed by the commander; None records none."""
     changelog: ChangeLedger | None = None
     """Durable revision history; None keeps it in memory only (``changes``)."""
     changes: dict[str, list[int]] = field(default_factory=dict)

@@ -23,6 +23,7 @@ from orchestrator.ledger import ActionLedger, ChangeLedger
 from orchestrator.result import Outcome, RootCauseResult, ScenarioResult, failed_expectations
 from orchestrator.state import IncidentState
 from services.aws.port import AwsPort
+from services.metrics import CommanderMetrics
 from services.scenario.loader import LoadedScenario
 from services.scenario.model import CostRunaway, FaultKind, Scenario
 from services.simulator.dynamics import Profile
@@ -44,6 +45,8 @@ class RunOptions:
     policy: CommanderPolicy = field(default_factory=CommanderPolicy)
     commander: bool = True
     """False runs the world alone: the baseline for what the commander saves."""
+    metrics: CommanderMetrics | None = None
+    """Prometheus metrics to feed from this run; None records none."""
 
 
 ANSWER_DELAY_S = 120
@@ -87,6 +90,7 @@ def run_scenario(
             changelog=ChangeLedger(ledger_path),
             clock=Clock(start=sim.start, step_s=scenario.step),
             policy=options.policy,
+            metrics=options.metrics,
         )
         try:
             with open_checkpointer(checkpoints, options.postgres_url) as saver:

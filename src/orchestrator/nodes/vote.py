@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from langgraph.runtime import Runtime
@@ -17,6 +18,7 @@ _SLO_METRICS = frozenset({"errors", "latency", "throttles"})
 
 def cast(task: VoteTask, runtime: Runtime[RunContext]) -> dict[str, Any]:
     ctx = runtime.context
+    started = time.perf_counter()
     agent = AgentName(task["agent"])
     candidates = task["candidates"]
     slo_breached = any(a["metric"] in _SLO_METRICS for a in task["anomalies"])
@@ -53,4 +55,6 @@ def cast(task: VoteTask, runtime: Runtime[RunContext]) -> dict[str, Any]:
                 )
                 for c in candidates
             ]
+    if ctx.metrics is not None:
+        ctx.metrics.agent_latency.labels(agent.value).observe(time.perf_counter() - started)
     return {"votes": votes}
