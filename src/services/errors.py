@@ -11,9 +11,12 @@ Every error the commander raises on purpose is a ``CommanderError``::
     │   └── EmulatorError           the embedded emulator failed to start
     ├── SimulationError             the simulated estate could not be built or stepped
     ├── BenchmarkError              a benchmark's data set is missing or cannot be scored
-    └── IngestError                 an alert delivery that cannot be read (names the field)
-        ├── UnknownSourceError      no alert source of that name
-        └── ContentTypeError        a Content-Type that is not JSON
+    ├── IngestError                 an alert delivery that cannot be read (names the field)
+    │   ├── UnknownSourceError      no alert source of that name
+    │   └── ContentTypeError        a Content-Type that is not JSON
+    └── AuthError                   a request the gateway will not serve (carries the reason)
+        ├── UnauthenticatedError    no credential, or one that does not prove who is asking (401)
+        └── ForbiddenError          a known principal without a role the route needs (403)
 
 Errors crossing an agent boundary are values, not exceptions (see ``ActionResult``); the CLI and
 the gateway translate these classes to exit codes and HTTP statuses, each in one place.
@@ -99,3 +102,34 @@ class UnknownSourceError(IngestError):
 
 class ContentTypeError(IngestError):
     """The request says its body is something other than JSON."""
+
+
+class AuthError(CommanderError):
+    """A request the gateway will not serve; ``reason`` says why in words a client can act on.
+
+    The reason never contains a credential: not the key, not the token, not the secret.
+    """
+
+    def __init__(self, reason: str) -> None:
+        self.reason = reason
+        super().__init__(reason)
+
+
+class UnauthenticatedError(AuthError):
+    """No credential, or one that does not prove who is asking: malformed, unknown, revoked,
+    expired, badly signed, for another audience or issuer (HTTP 401)."""
+
+
+class ForbiddenError(AuthError):
+    """A known principal without any role the route allows (HTTP 403).
+
+    ``route`` is the RBAC name of the route, ``allowed`` the roles that would let the principal
+    in, ``held`` the roles it has.
+    """
+
+    def __init__(self, route: str, allowed: tuple[str, ...], held: tuple[str, ...]) -> None:
+        self.route = route
+        self.allowed = allowed
+        self.held = held
+        has = ", ".join(held) if held else "no roles"
+        super().__init__(f"{route} needs one of the roles {', '.join(allowed)} (you have {has})")

@@ -1,0 +1,212 @@
+"""API keys: created once, shown once, stored as a salted keyed hash in SQLite, revocable.
+
+A key reads ``ic_<key_id>_<secret>``. ``key_id`` (16 hex digits) is public: it names the key in
+listings, logs and the audit trail. ``secret`` is ``secrets.token_urlsafe(32)``, 256 bits from
+the operating system's CSPRNG, and is never stored: the row keeps a random 16-byte salt and
+``HMAC-SHA256(salt, secret)``.
+
+Why a fast keyed hash and not scrypt or argon2: slow hashes exist to make guessing *low-entropy*
+passwords expensive. A 256-bit random secret cannot be guessed at any hashing speed, so a slow
+hash would buy no security and would cost tens of milliseconds of CPU on every authenticated
+request (and hand anyone with a made-up key a cheap way to burn the gateway's CPU). The per-key
+salt means a leaked table offers nothing to precompute against and equal secrets (there are none,
+but still) hash differently. The digest is compared with ``hmac.compare_digest``; an unknown
+``key_id`` is hashed against a dummy salt so it costs the same as a wrong secret.
+
+The store reads SQLite on every ``verify``: a key created or revoked by the CLI in another process
+takes effect on the next request, with no cache to invalidate. One connection serves all threads
+behind a lock; the database runs in WAL mode so the CLI and the server can share the file.
+"""
+
+from __future__ import annotations
+
+import builtins
+import hashlib
+import hmac
+import re
+import secrets
+import sqlite3
+import threading
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from types import TracebackType
+
+from services.errors import UnauthenticatedError
+from services.gateway.auth.rbac import Principal, Role
+
+PREFIX = "ic"
+_KEY_RE = re.compile(r"^ic_(?P<key_id>[0-9a-f]{16})_(?P<secret>[A-Za-z0-9_-]{43})$")
+_DUMMY_SALT = secrets.token_bytes(16)
+LAST_USED_RESOLUTION = timedelta(seconds=60)
+"""``last_used`` is written at most this often per key, so verifying stays (almost) read-only."""
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS api_keys (
+    key_id       TEXT PRIMARY KEY,
+    name         TEXT NOT NULL,
+    roles        TEXT NOT NULL,
+    salt         BLOB NOT NULL,
+    digest       BLOB NOT NULL,
+    created_at   TEXT NOT NULL,
+    revoked_at   TEXT,
+    last_used_at TEXT
+)
+"""
+
+
+@dataclass(frozen=True, slots=True)
+class ApiKeyInfo:
+    """What the store will tell anyone about a key: never the secret, never its hash."""
+
+    key_id: str
+    name: str
+    roles: frozenset[Role]
+    created_at: datetime
+    revoked_at: datetime | None
+    last_used_at: datetime | None
+
+    @property
+    def active(self) -> bool:
+        return self.revoked_at is None
+
+
+def _digest(salt: bytes, secret: str) -> bytes:
+    return hmac.new(salt, secret.encode("ascii"), hashlib.sha256).digest()
+
+
+def _utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def _parse_roles(text: str) -> frozenset[Role]:
+    return frozenset(Role(name) for name in text.split(",") if name)
+
+
+def _ts(value: str | None) -> datetime | None:
+    return None if value is None else datetime.fromisoformat(value)
+
+
+class ApiKeyStore:
+    """API keys in one SQLite file; safe to share between threads.
+
+    ``clock`` returns the current time (timezone-aware); tests pass their own.
+    """
+
+    def __init__(self, path: Path | str, *, clock: Callable[[], datetime] = _utcnow) -> None:
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._db = sqlite3.connect(str(path), timeout=5.0, check_same_thread=False)
+        with self._lock, self._db:
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute(_SCHEMA)
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+    def __enter__(self) -> ApiKeyStore:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def create(self, name: str, roles: Iterable[Role | str]) -> tuple[str, str]:
+        """Create a key; return ``(key_id, full_key)``. The full key cannot be recovered later.
+
+        Raises ``ValueError`` for an empty name, no roles, or a name that is not a role.
+        """
+        name = name.strip()
+        if not name:
+            raise ValueError("an API key needs a name")
+        role_set = frozenset(Role(role) for role in roles)
+        if not role_set:
+            raise ValueError("an API key needs at least one role")
+        salt = secrets.token_bytes(16)
+        secret = secrets.token_urlsafe(32)
+        role_text = ",".join(role.value for role in Role if role in role_set)
+        with self._lock, self._db:
+            while True:
+                key_id = secrets.token_hex(8)
+                try:
+                    self._db.execute(
+                        "INSERT INTO api_keys (key_id, name, roles, salt, digest, created_at)"
+                        " VALUES (?, ?, ?, ?, ?, ?)",
+                        (key_id, name, role_text, salt, _digest(salt, secret), self._now()),
+                    )
+                except sqlite3.IntegrityError:  # a 64-bit id collided; draw another
+                    continue
+                break
+        return key_id, f"{PREFIX}_{key_id}_{secret}"
+
+    def verify(self, presented: str) -> Principal:
+        """The principal a full key stands for; ``UnauthenticatedError`` if it is malformed,
+        unknown, wrong or revoked. The reason names the key id at most, never the secret."""
+        match = _KEY_RE.fullmatch(presented)
+        if match is None:
+            raise UnauthenticatedError("malformed API key (expected ic_<key id>_<secret>)")
+        key_id, secret = match["key_id"], match["secret"]
+        with self._lock:
+            row = self._db.execute(
+                "SELECT name, roles, salt, digest, revoked_at, last_used_at"
+                " FROM api_keys WHERE key_id = ?",
+                (key_id,),
+            ).fetchone()
+        if row is None:
+            _digest(_DUMMY_SALT, secret)  # same work as a wrong secret
+            raise UnauthenticatedError("unknown or wrong API key")
+        name, roles, salt, digest, revoked_at, last_used_at = row
+        if not hmac.compare_digest(_digest(salt, secret), digest):
+            raise UnauthenticatedError("unknown or wrong API key")
+        if revoked_at is not None:
+            raise UnauthenticatedError(f"API key {key_id} has been revoked")
+        self._touch(key_id, _ts(last_used_at))
+        return Principal(subject=name, roles=_parse_roles(roles), via="api-key", key_id=key_id)
+
+    def list(self) -> builtins.list[ApiKeyInfo]:
+        """Every key, active or revoked, oldest first; no secrets, no hashes."""
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT key_id, name, roles, created_at, revoked_at, last_used_at"
+                " FROM api_keys ORDER BY created_at, key_id"
+            ).fetchall()
+        return [
+            ApiKeyInfo(
+                key_id=key_id,
+                name=name,
+                roles=_parse_roles(roles),
+                created_at=datetime.fromisoformat(created_at),
+                revoked_at=_ts(revoked_at),
+                last_used_at=_ts(last_used_at),
+            )
+            for key_id, name, roles, created_at, revoked_at, last_used_at in rows
+        ]
+
+    def revoke(self, key_id: str) -> bool:
+        """Revoke a key from now on. ``False`` if there is no such key; revoking twice keeps the
+        first revocation time and returns ``True``."""
+        with self._lock, self._db:
+            cursor = self._db.execute(
+                "UPDATE api_keys SET revoked_at = COALESCE(revoked_at, ?) WHERE key_id = ?",
+                (self._now(), key_id),
+            )
+        return cursor.rowcount == 1
+
+    def _now(self) -> str:
+        return self._clock().astimezone(UTC).isoformat()
+
+    def _touch(self, key_id: str, last_used: datetime | None) -> None:
+        now = self._clock()
+        if last_used is not None and now - last_used < LAST_USED_RESOLUTION:
+            return
+        with self._lock, self._db:
+            self._db.execute(
+                "UPDATE api_keys SET last_used_at = ? WHERE key_id = ?",
+                (now.astimezone(UTC).isoformat(), key_id),
+            )
