@@ -19,6 +19,8 @@ from orchestrator.result import ScenarioResult
 from orchestrator.runner import ApprovalAnswer, RunOptions, run_scenario
 from services.aws.port import open_aws_port
 from services.errors import CommanderError
+from services.gateway.auth.keys import ApiKeyStore
+from services.gateway.auth.rbac import Role
 from services.scenario.loader import builtin_scenarios, load_scenario, resolve_scenarios
 from services.settings import AwsMode, get_settings
 
@@ -38,6 +40,10 @@ bench_app = typer.Typer(
     no_args_is_help=True,
 )
 app.add_typer(bench_app, name="bench")
+keys_app = typer.Typer(
+    help="The gateway's API keys: create (shown once), list, revoke.", no_args_is_help=True
+)
+app.add_typer(keys_app, name="keys")
 
 
 def _out(text: str) -> None:
@@ -225,6 +231,67 @@ def bench_rca(
             f"{len(report.cases)} labelled faults: "
             + ", ".join(f"{k} {v:.2%}" for k, v in scores.items())
         )
+
+
+def _key_store() -> ApiKeyStore:
+    path = get_settings().api_keys_db
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return ApiKeyStore(path)
+
+
+@keys_app.command("create")
+def keys_create(
+    name: Annotated[str, typer.Argument(help="Who or what the key is for.")],
+    role: Annotated[
+        list[str],
+        typer.Option("--role", help="viewer, responder, approver, admin or ingest (repeat)."),
+    ],
+) -> None:
+    """Create a key; the full key is printed once and cannot be shown again."""
+    known = {r.value for r in Role}
+    unknown = sorted(set(role) - known)
+    if unknown:
+        raise typer.BadParameter(
+            f"unknown role(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}",
+            param_hint="--role",
+        )
+    with _key_store() as store:
+        key_id, secret = store.create(name, role)
+    _out(f"key id: {key_id}")
+    _out(f"api key (shown once, store it now): {secret}")
+
+
+@keys_app.command("list")
+def keys_list(
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON object per key.")] = False,
+) -> None:
+    """Every key with its roles and state; never a secret."""
+    with _key_store() as store:
+        infos = store.list()
+    for info in infos:
+        roles = sorted(r.value for r in info.roles)
+        if as_json:
+            record = {
+                "key_id": info.key_id,
+                "name": info.name,
+                "roles": roles,
+                "active": info.active,
+                "created_at": info.created_at.isoformat(),
+                "revoked_at": info.revoked_at.isoformat() if info.revoked_at else None,
+            }
+            _out(json.dumps(record))
+        else:
+            state = "active" if info.active else "revoked"
+            _out(f"{info.key_id}  {state:8} {','.join(roles):28} {info.name}")
+
+
+@keys_app.command("revoke")
+def keys_revoke(key_id: Annotated[str, typer.Argument(help="The key id to revoke.")]) -> None:
+    """Revoke a key at once, for every gateway process."""
+    with _key_store() as store:
+        if not store.revoke(key_id):
+            raise typer.BadParameter(f"no key with id {key_id!r}", param_hint="KEY_ID")
+    _out(f"revoked {key_id}")
 
 
 def _render(result: ScenarioResult, *, as_json: bool, timeline: bool) -> str:

@@ -76,6 +76,10 @@ class Settings(BaseSettings):
             "folder per scenario run"
         ),
     )
+    api_keys_db: Path = Field(
+        default=Path(".incident-commander/api-keys.sqlite"),
+        description="SQLite file of the gateway's API keys (hashed; never the secrets)",
+    )
     postgres_url: SecretStr | None = Field(
         default=None,
         description="postgresql://... : LangGraph checkpoints in Postgres instead of SQLite",

@@ -11,7 +11,9 @@ import pytest
 from typer.testing import CliRunner
 
 from services.cli import app
+from services.gateway.auth.keys import ApiKeyStore
 from services.scenario.loader import builtin_scenarios
+from services.settings import get_settings
 
 runner = CliRunner()
 
@@ -169,3 +171,32 @@ def test_bench_rca_reports_accuracy_at_k(tmp_path: Path) -> None:
 
     assert result.exit_code == 0, result.output
     assert json.loads(result.output) == {"labels": 1, "AS@1": 1.0, "AS@3": 1.0, "AS@5": 1.0}
+
+
+def test_keys_are_created_once_listed_without_secrets_and_revoked(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    db = tmp_path / "keys.sqlite"
+    monkeypatch.setenv("IC_API_KEYS_DB", str(db))
+    get_settings.cache_clear()
+    try:
+        created = runner.invoke(app, ["keys", "create", "ci-bot", "--role", "ingest"])
+        assert created.exit_code == 0, created.output
+        secret = created.output.split("api key (shown once, store it now): ")[1].strip()
+        key_id = created.output.split("key id: ")[1].split()[0]
+        with ApiKeyStore(db) as store:
+            assert store.verify(secret).subject == "ci-bot"
+
+        listed = runner.invoke(app, ["keys", "list", "--json"])
+        assert secret not in listed.output
+        [record] = [json.loads(line) for line in listed.output.splitlines()]
+        assert record == {**record, "key_id": key_id, "roles": ["ingest"], "active": True}
+
+        assert runner.invoke(app, ["keys", "revoke", key_id]).exit_code == 0
+        assert json.loads(runner.invoke(app, ["keys", "list", "--json"]).output)["active"] is False
+        assert runner.invoke(app, ["keys", "revoke", "nope"]).exit_code == 2
+        bad = runner.invoke(app, ["keys", "create", "x", "--role", "root"])
+        assert bad.exit_code == 2
+        assert "unknown role(s) root" in bad.output
+    finally:
+        get_settings.cache_clear()
