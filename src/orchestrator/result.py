@@ -36,6 +36,8 @@ class ScenarioResult(BaseModel):
     recovered: bool
     ttr_s: int | None = None
     downtime_cost_usd: float
+    spend_usd: float = 0.0
+    """What the estate's capacity cost over the run (capacity x unit price x time)."""
     failed_expectations: list[str] = Field(default_factory=list)
     source: str
     seed: int

@@ -141,6 +141,7 @@ def run_scenario(
         recovered=recovered,
         ttr_s=ttr_s,
         downtime_cost_usd=_downtime_cost(scenario, truth),
+        spend_usd=_spend(scenario, sim.profiles, truth),
         failed_expectations=failed,
         source=str(loaded.source),
         seed=scenario.seed,
@@ -271,6 +272,16 @@ def _downtime_cost(scenario: Scenario, truth: _Truth) -> float:
         for name in breaching:
             cost += scenario.service(name).cost_per_min_of_downtime * minutes
     return round(cost, 2)
+
+
+def _spend(scenario: Scenario, profiles: dict[str, Profile], truth: _Truth) -> float:
+    """USD spent on capacity: each step's desired capacity at its unit price."""
+    hours = scenario.step / 3600.0
+    total = 0.0
+    for capacity in truth.capacity:
+        for name, units in capacity.items():
+            total += units * profiles[name].unit_cost_per_hour * hours
+    return round(total, 2)
 
 
 def _recovery(

@@ -29,10 +29,17 @@ class Row:
     approvals: bool
     downtime_usd: float
     baseline_downtime_usd: float
+    spend_usd: float = 0.0
+    baseline_spend_usd: float = 0.0
 
     @property
     def avoided_usd(self) -> float:
         return self.baseline_downtime_usd - self.downtime_usd
+
+    @property
+    def spend_avoided_usd(self) -> float:
+        """Capacity spend saved (negative: the commander spent more, e.g. on a scale-out)."""
+        return self.baseline_spend_usd - self.spend_usd
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,6 +54,7 @@ class Totals:
     forbidden: int
     approvals: int
     avoided_usd: float
+    spend_avoided_usd: float
 
 
 def row(scenario: Scenario, commanded: ScenarioResult, baseline: ScenarioResult) -> Row:
@@ -69,6 +77,8 @@ def row(scenario: Scenario, commanded: ScenarioResult, baseline: ScenarioResult)
         approvals=commanded.approval_requested,
         downtime_usd=commanded.downtime_cost_usd,
         baseline_downtime_usd=baseline.downtime_cost_usd,
+        spend_usd=commanded.spend_usd,
+        baseline_spend_usd=baseline.spend_usd,
     )
 
 
@@ -89,6 +99,7 @@ def totals(rows: Sequence[Row]) -> Totals:
         forbidden=sum(r.forbidden for r in rows),
         approvals=sum(r.approvals for r in rows),
         avoided_usd=sum(r.avoided_usd for r in rows),
+        spend_avoided_usd=sum(r.spend_avoided_usd for r in rows),
     )
 
 
@@ -103,14 +114,15 @@ def render(rows: Sequence[Row], total: Totals) -> str:
 
     lines = [
         f"{'scenario':36} {'pass':>4} {'top1':>4} {'top3':>4} {'ttd s':>6} {'mttr m':>6} "
-        f"{'acts':>4} {'forb':>4} {'appr':>4} {'downtime $':>11} {'avoided $':>11}"
+        f"{'acts':>4} {'forb':>4} {'appr':>4} {'downtime $':>11} {'avoided $':>11} "
+        f"{'spend saved $':>13}"
     ]
     for r in rows:
         lines.append(
             f"{r.scenario:36} {mark(r.passed):>4} {mark(r.top1):>4} {mark(r.top3):>4} "
             f"{num(r.ttd_s, 'd'):>6} {num(r.mttr_min, '.1f'):>6} {r.executed:>4} "
             f"{r.forbidden:>4} {mark(r.approvals):>4} {r.downtime_usd:>11,.0f} "
-            f"{r.avoided_usd:>11,.0f}"
+            f"{r.avoided_usd:>11,.0f} {r.spend_avoided_usd:>13,.2f}"
         )
 
     def pct(value: float | None) -> str:
@@ -120,6 +132,7 @@ def render(rows: Sequence[Row], total: Totals) -> str:
         f"{'TOTAL (' + str(total.scenarios) + ' scenarios)':36} {pct(total.pass_rate):>4} "
         f"{pct(total.top1_rate):>4} {pct(total.top3_rate):>4} {num(total.median_ttd_s, '.0f'):>6} "
         f"{num(total.mean_mttr_min, '.1f'):>6} {total.executed:>4} {total.forbidden:>4} "
-        f"{total.approvals:>4} {'':>11} {total.avoided_usd:>11,.0f}"
+        f"{total.approvals:>4} {'':>11} {total.avoided_usd:>11,.0f} "
+        f"{total.spend_avoided_usd:>13,.2f}"
     )
     return "\n".join(lines)

@@ -204,7 +204,15 @@ def bench_scenarios(
     total = scoreboard.totals(rows)
     if as_json:
         for r in rows:
-            _out(json.dumps({**asdict(r), "avoided_usd": r.avoided_usd}))
+            _out(
+                json.dumps(
+                    {
+                        **asdict(r),
+                        "avoided_usd": r.avoided_usd,
+                        "spend_avoided_usd": r.spend_avoided_usd,
+                    }
+                )
+            )
         _out(json.dumps({"totals": asdict(total)}))
     else:
         _out(scoreboard.render(rows, total))

@@ -72,3 +72,11 @@ def test_totals_rate_only_scenarios_that_can_be_rated() -> None:
     text = render(rows, total)
     assert text.splitlines()[-1].startswith("TOTAL (3 scenarios)")
     assert "67%" in text.splitlines()[-1]
+
+
+def test_spend_saved_is_the_baseline_spend_minus_the_commanded_run() -> None:
+    saved = row(SCENARIO, _result(spend_usd=12.5), _result(spend_usd=40.0))
+    spent = row(SCENARIO, _result(spend_usd=9.0), _result(spend_usd=6.0))
+    assert saved.spend_avoided_usd == 27.5
+    assert spent.spend_avoided_usd == -3.0, "a scale-out costs money, and the table says so"
+    assert totals([saved, spent]).spend_avoided_usd == 24.5

@@ -145,6 +145,8 @@ def test_bench_scenarios_measures_what_the_commander_saves(tmp_path: Path) -> No
     assert row["scenario"] == "cli-small"
     assert row["baseline_downtime_usd"] > row["downtime_usd"]
     assert row["avoided_usd"] == row["baseline_downtime_usd"] - row["downtime_usd"]
+    assert row["spend_usd"] > 0
+    assert row["spend_avoided_usd"] == row["baseline_spend_usd"] - row["spend_usd"]
     assert totals["totals"]["scenarios"] == 1
 
 
