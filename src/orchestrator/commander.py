@@ -15,7 +15,7 @@ Every thread is checkpointed; ``recover`` finds the open ones again after a rest
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -207,15 +207,7 @@ class Commander:
 
     def _dependencies(self, service: str) -> set[str]:
         """Everything ``service`` depends on, directly or through others."""
-        deps = self.ctx.estate.depends_on
-        seen: set[str] = set()
-        todo = list(deps.get(service, []))
-        while todo:
-            name = todo.pop()
-            if name not in seen:
-                seen.add(name)
-                todo.extend(deps.get(name, []))
-        return seen
+        return _reachable(service, self.ctx.estate.depends_on)
 
     def _open(self, alert: Alert) -> str:
         digest = hashlib.sha256(f"{self.ctx.estate.run_id}:{alert['fingerprint']}".encode())
@@ -402,9 +394,16 @@ class Commander:
             for dep in needs:
                 links.setdefault(caller, set()).add(dep)
                 links.setdefault(dep, set()).add(caller)
-        seen, todo = {service}, [service]
-        while todo:
-            for other in links.get(todo.pop(), set()) - seen:
-                seen.add(other)
-                todo.append(other)
-        return seen
+        return {service} | _reachable(service, links)
+
+
+def _reachable(start: str, links: Mapping[str, Iterable[str]]) -> set[str]:
+    """Every node reachable from ``start`` along ``links`` (``start`` itself only on a cycle)."""
+    seen: set[str] = set()
+    todo = list(links.get(start, []))
+    while todo:
+        name = todo.pop()
+        if name not in seen:
+            seen.add(name)
+            todo.extend(links.get(name, []))
+    return seen
