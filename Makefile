@@ -3,13 +3,17 @@ PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 
-.PHONY: demo test lint typecheck pytest scenarios bench clean
+.PHONY: serve demo test lint typecheck pytest scenarios bench clean
 
 $(BIN)/incident-commander: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -e '.[dev]'
 	@touch $@
+
+## Run the gateway and the commander on a live simulated estate (embedded emulator; API on :8080).
+serve: $(BIN)/incident-commander
+	$(BIN)/incident-commander serve
 
 ## Run the spec's example scenario on the embedded AWS emulator (no account, no Docker).
 demo: $(BIN)/incident-commander

@@ -63,7 +63,7 @@ def main() -> None:
             commander.tick()
             commander.ingest(message["events"])
             for request in commander.pending_approvals():
-                commander.answer(request["incident_id"], "grant", "crash-test", request["hash"])
+                commander.answer(request["incident_id"], "grant", "crash-test", request["token"])
             print(json.dumps({"done": message["step"]}), flush=True)
 
 

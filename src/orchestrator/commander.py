@@ -7,32 +7,38 @@
   uses), scans every metric of the estate with the detection scorer (faults that trip no
   alarm, such as a slow leak, still open an incident), and resumes every thread whose wait
   has come due;
-- approvals pending in threads are listed by ``pending_approvals`` and answered by ``answer``.
+- approvals pending in threads are listed by ``pending_approvals`` and answered by ``answer``;
+  one left unanswered for ``approval_ttl_steps`` expires (the thread goes on as if denied);
+- people acknowledge, annotate and resolve incidents (``acknowledge``, ``note``, ``resolve``).
 
-Every thread is checkpointed; ``recover`` finds the open ones again after a restart.
+Every thread is checkpointed; ``recover`` finds the open ones again after a restart. With a
+``trail``, everything that happens is journaled to the audit trail (``orchestrator.journal``),
+and ``summaries`` holds each incident at a glance for the incident list.
 """
 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from langchain_core.callbacks import BaseCallbackHandler
 from langchain_core.runnables import RunnableConfig
 from langgraph.checkpoint.base import BaseCheckpointSaver
 from langgraph.types import Command, StateSnapshot
 
 from agents import detection
-from orchestrator import evidence
+from orchestrator import evidence, intake, journal, tally
 from orchestrator.checkpoints import thread_ids
 from orchestrator.context import RunContext
 from orchestrator.graph import IncidentGraph
-from orchestrator.state import Alert, IncidentState
+from orchestrator.intake import Signal
+from orchestrator.state import Alert, Entry, IncidentState
+from orchestrator.summary import FINISHED, IncidentSummary, summarise, token
+from services.audit import AuditRecord
 from services.aws import telemetry
-from services.aws.resources import ServiceResources
 
-_FINISHED = frozenset({"resolved", "escalated", "closed", "noise"})
 CORRELATION_WINDOW_STEPS = 15
 NOISE_SUPPRESSION_STEPS = 15
 
@@ -48,16 +54,43 @@ class _Incident:
     diagnosed: bool = False
     counted: dict[str, int] = field(default_factory=dict)
     """How many votes, decisions and actions of this thread the metrics have seen."""
+    journaled: dict[str, int] = field(default_factory=dict)
+    """How far into each of this thread's lists the audit trail has been written."""
     finished: bool = False
     status: str = "open"
     last_alert_step: int = 0
+    resolved_alerts: set[str] = field(default_factory=set)
+    acknowledged_by: str | None = None
+
+
+class IncidentNotFoundError(LookupError):
+    """No incident of that id."""
+
+
+class NotAwaitingApprovalError(LookupError):
+    """The incident has no action waiting for a person (answered, expired or never asked)."""
 
 
 class Commander:
-    def __init__(self, graph: IncidentGraph, ctx: RunContext) -> None:
+    def __init__(
+        self,
+        graph: IncidentGraph,
+        ctx: RunContext,
+        *,
+        trail: journal.Trail | None = None,
+        callbacks: Sequence[BaseCallbackHandler] = (),
+        approval_ttl_steps: int | None = None,
+    ) -> None:
         self.graph = graph
         self.ctx = ctx
+        self.trail = trail
+        self.callbacks = list(callbacks)
+        self.approval_ttl_steps = approval_ttl_steps
+        """Steps an approval request stays open; None: until answered (scenario runs)."""
         self.incidents: dict[str, _Incident] = {}
+        self.summaries: dict[str, IncidentSummary] = {}
+        """Each incident at a glance, replaced whole whenever its thread moves (readers on
+        other threads see one consistent summary or the next)."""
         self._seen: set[str] = set()
         self._revisions: dict[str, str] = {}
         if ctx.changelog is not None:  # a restarted commander keeps the history it had
@@ -93,85 +126,34 @@ class Commander:
                 if metrics is not None:
                     metrics.alerts_deduplicated.labels(alert["source"]).inc()
                 target.fingerprints.add(alert["fingerprint"])
+                target.resolved_alerts.discard(alert["fingerprint"])
                 target.last_alert_step = alert["step"]
+                self._journal([journal.attached(target.id, alert)])
         return opened
 
     def normalise(self, event: dict[str, Any]) -> Alert | None:
-        """An alert for events that signal trouble; None for recoveries and unrelated events."""
-        kind = event.get("detail-type")
-        detail = event.get("detail", {})
+        """An alert for EventBridge events that signal trouble; None for the rest."""
+        return intake.from_event(self.ctx.estate, event, self.ctx.clock.step)
+
+    def ingest_signals(self, signals: list[Signal]) -> tuple[list[str], int]:
+        """Alerts from the gateway: firing ones are ingested like any other, resolved ones
+        mark their alert resolved (an incident whose alerts have all resolved, and that is not
+        in the middle of an action, resolves). Returns the incidents opened, and how many
+        signals named no service of the estate (kept in the audit trail, opening nothing)."""
+        alerts: list[Alert] = []
+        unrouted = 0
         step = self.ctx.clock.step
-        if kind == "CloudWatch Alarm State Change":
-            if detail.get("state", {}).get("value") != "ALARM":
-                return None
-            name = detail.get("alarmName", "")
-            service = self._service_of_alarm(name)
-            if service is None:
-                return None
-            return Alert(
-                fingerprint=f"alarm:{name}", source="cloudwatch", service=service,
-                summary=f"alarm {name} in ALARM", step=step, fault_hint=None,
-                details={"alarm": name},
-            )  # fmt: skip
-        if kind == "GuardDuty Finding":
-            return self._guardduty(detail, step)
-        if kind == "AWS API Call via CloudTrail":
-            return self._cloudtrail(detail, step)
-        return None
-
-    def _guardduty(self, detail: dict[str, Any], step: int) -> Alert | None:
-        resource = detail.get("resource", {})
-        finding_type = str(detail.get("type", ""))
-        key = resource.get("accessKeyDetails", {})
-        instance = resource.get("instanceDetails", {})
-        tags = {t.get("key"): t.get("value") for t in instance.get("tags", [])}
-        service: str | None = None
-        hint = None
-        details: dict[str, Any] = {"finding_type": finding_type, "finding_id": detail.get("id")}
-        if key:
-            service = self._service_by(lambda r: r.iam_user == key.get("userName"))
-            hint = "credential-compromise"
-            details["access_key_id"] = key.get("accessKeyId")
-        elif finding_type.startswith("Recon:EC2/PortProbe"):
-            groups = [
-                g.get("groupId")
-                for nic in instance.get("networkInterfaces", [])
-                for g in nic.get("securityGroups", [])
-            ]
-            service = self._service_by(lambda r: r.security_group_id in groups)
-            hint = "security-group-exposure"
-        elif instance:
-            service = tags.get("incident-commander:service")
-            hint = "instance-compromise"
-            details["instance_id"] = instance.get("instanceId")
-        if service is None or service not in self.ctx.estate.services:
-            return None
-        return Alert(
-            fingerprint=f"guardduty:{detail.get('id')}", source="guardduty", service=service,
-            summary=str(detail.get("title", finding_type)), step=step, fault_hint=hint,
-            details=details,
-        )  # fmt: skip
-
-    def _cloudtrail(self, detail: dict[str, Any], step: int) -> Alert | None:
-        if detail.get("eventName") != "AuthorizeSecurityGroupIngress":
-            return None
-        params = detail.get("requestParameters", {})
-        group = params.get("groupId")
-        rules = params.get("ipPermissions", {}).get("items", [])
-        world = [
-            r for r in rules
-            for rng in r.get("ipRanges", {}).get("items", [])
-            if rng.get("cidrIp") == "0.0.0.0/0"
-        ]  # fmt: skip
-        service = self._service_by(lambda r: r.security_group_id == group)
-        if not world or service is None:
-            return None
-        port = world[0].get("fromPort")
-        return Alert(
-            fingerprint=f"cloudtrail:{detail.get('eventID')}", source="cloudtrail", service=service,
-            summary=f"{group} opened port {port} to 0.0.0.0/0", step=step,
-            fault_hint="security-group-exposure", details={"port": port, "group_id": group},
-        )  # fmt: skip
+        for signal in signals:
+            if not signal.firing:
+                self._alert_resolved(signal.fingerprint)
+                continue
+            alert = intake.from_signal(self.ctx.estate, signal, step)
+            if alert is None:
+                unrouted += 1
+                self._journal([journal.unrouted(signal)])
+                continue
+            alerts.append(alert)
+        return self.ingest_alerts(alerts), unrouted
 
     def _correlate(self, alert: Alert) -> _Incident | None:
         """The incident ``alert`` belongs to, or None when it starts a new one."""
@@ -210,7 +192,9 @@ class Commander:
         return _reachable(service, self.ctx.estate.depends_on)
 
     def _open(self, alert: Alert) -> str:
-        digest = hashlib.sha256(f"{self.ctx.estate.run_id}:{alert['fingerprint']}".encode())
+        # The step keeps ids apart when the same alert fires again after its incident ended.
+        seed = f"{self.ctx.estate.run_id}:{alert['fingerprint']}:{alert['step']}"
+        digest = hashlib.sha256(seed.encode())
         incident_id = f"inc-{digest.hexdigest()[:10]}"
         incident = _Incident(
             id=incident_id,
@@ -221,6 +205,7 @@ class Commander:
             security=alert["fault_hint"] is not None,
         )
         self.incidents[incident_id] = incident
+        self._journal([journal.opened(incident_id, alert)])
         initial: IncidentState = {
             "incident_id": incident_id,
             "alerts": [alert],
@@ -245,19 +230,104 @@ class Commander:
             waiting = incident.waiting
             if waiting and waiting.get("type") == "wait" and waiting["until_step"] <= step:
                 self._run(incident, Command(resume=step))
+            elif waiting and waiting.get("type") == "approval" and self._expired(waiting, step):
+                self._journal([journal.expired(incident.id, waiting)])
+                resume = {"answer": "expired", "by": journal.COMMANDER, "hash": None}
+                self._run(incident, Command(resume=resume))
+
+    def _expired(self, waiting: dict[str, Any], step: int) -> bool:
+        ttl = self.approval_ttl_steps
+        return ttl is not None and step - int(waiting["asked_step"]) >= ttl
 
     def pending_approvals(self) -> list[dict[str, Any]]:
+        """Each approval request waiting, with the ``token`` an answer must quote."""
         return [
-            i.waiting
+            {**i.waiting, "token": token(i.id, i.waiting)}
             for i in self.incidents.values()
             if i.waiting and i.waiting.get("type") == "approval"
         ]
 
-    def answer(self, incident_id: str, answer: str, by: str, digest: str) -> None:
-        incident = self.incidents[incident_id]
-        if not incident.waiting or incident.waiting.get("type") != "approval":
-            raise LookupError(f"{incident_id} is not awaiting approval")
-        self._run(incident, Command(resume={"answer": answer, "by": by, "hash": digest}))
+    def answer(
+        self, incident_id: str, answer: str, by: str, digest: str, comment: str = ""
+    ) -> None:
+        """A person's answer (``grant`` or ``deny``) to the approval ``incident_id`` waits on.
+        ``digest`` must be the hash of the action asked about: an answer given for another
+        action, or once the request is gone (answered, expired), raises
+        ``NotAwaitingApprovalError`` and changes nothing."""
+        incident = self._get(incident_id)
+        waiting = incident.waiting
+        if not waiting or waiting.get("type") != "approval":
+            raise NotAwaitingApprovalError(f"{incident_id} has no action awaiting approval")
+        if token(incident_id, waiting) != digest:
+            raise NotAwaitingApprovalError(
+                f"{incident_id} awaits approval of another request or action than this hash"
+            )
+        if answer not in {"grant", "deny"}:
+            raise ValueError(f"answer must be grant or deny, not {answer!r}")
+        kind = "approval.granted" if answer == "grant" else "approval.denied"
+        data = {
+            "hash": digest, "candidate": waiting["candidate"]["id"], "comment": comment,
+            "step": self.ctx.clock.step,
+        }  # fmt: skip
+        self._journal([journal.by_person(incident_id, by, kind, data)])
+        resume = {"answer": answer, "by": by, "hash": waiting["hash"]}
+        self._run(incident, Command(resume=resume))
+
+    def acknowledge(self, incident_id: str, by: str) -> bool:
+        """Someone owns ``incident_id`` now; False when it was acknowledged already."""
+        incident = self._get(incident_id)
+        if incident.acknowledged_by is not None:
+            return False
+        incident.acknowledged_by = by
+        self._journal([journal.by_person(incident_id, by, "incident.acknowledged", self._now())])
+        self._summarise(incident, self.graph.get_state(self._config(incident_id)))
+        return True
+
+    def note(self, incident_id: str, by: str, text: str) -> None:
+        self._get(incident_id)
+        self._journal([journal.by_person(incident_id, by, "note", {"text": text, **self._now()})])
+
+    def resolve(self, incident_id: str, by: str, reason: str) -> bool:
+        """A person (or all its alerts resolving) ends ``incident_id`` as resolved: its
+        thread jumps to its end (a pending approval or wait is dropped). False when it had
+        ended already."""
+        incident = self._get(incident_id)
+        if incident.finished:
+            return False
+        entry = Entry(step=self.ctx.clock.step, node="resolve", text=f"resolved by {by}: {reason}")
+        self._journal(
+            [
+                journal.by_person(
+                    incident_id, by, "incident.resolved", {"reason": reason, **self._now()}
+                )
+            ]
+        )
+        self.graph.update_state(
+            self._config(incident_id),
+            {"status": "resolved", "timeline": [entry]},
+            as_node="resolve",
+        )
+        self._absorb(incident, self.graph.get_state(self._config(incident_id)))
+        return True
+
+    def _alert_resolved(self, fingerprint: str) -> None:
+        for incident in self.incidents.values():
+            if incident.finished or fingerprint not in incident.fingerprints:
+                continue
+            incident.resolved_alerts.add(fingerprint)
+            pending_action = incident.waiting is not None and incident.waiting["type"] == "wait"
+            if incident.resolved_alerts >= incident.fingerprints and not pending_action:
+                self.resolve(incident.id, journal.COMMANDER, "every alert resolved")
+
+    def _now(self) -> dict[str, int]:
+        """When a person acted, on the commander's clock (timelines order by it)."""
+        return {"step": self.ctx.clock.step}
+
+    def _get(self, incident_id: str) -> _Incident:
+        try:
+            return self.incidents[incident_id]
+        except KeyError:
+            raise IncidentNotFoundError(f"no incident {incident_id!r}") from None
 
     def state(self, incident_id: str) -> IncidentState:
         snapshot = self.graph.get_state(self._config(incident_id))
@@ -286,6 +356,8 @@ class Commander:
                 last_alert_step=max((a["step"] for a in alerts), default=0),
             )
             self.incidents[incident_id] = incident
+            if self.trail is not None:
+                incident.acknowledged_by = journal.acknowledged_by(self.trail, incident_id)
             self._absorb(incident, snapshot)
             if snapshot.next and incident.waiting is None:
                 self._run(incident, None)  # died inside a node: carry on from the checkpoint
@@ -294,7 +366,10 @@ class Commander:
         return open_ids
 
     def _run(self, incident: _Incident, payload: IncidentState | Command[Any] | None) -> None:
-        self.graph.invoke(payload, self._config(incident.id), context=self.ctx)
+        config = self._config(incident.id)
+        if self.callbacks:
+            config["callbacks"] = self.callbacks
+        self.graph.invoke(payload, config, context=self.ctx)
         self._absorb(incident, self.graph.get_state(self._config(incident.id)))
 
     def _absorb(self, incident: _Incident, snapshot: StateSnapshot) -> None:
@@ -310,39 +385,32 @@ class Commander:
         was_finished = incident.finished
         if not interrupts and not snapshot.next:
             incident.finished = True
-        if values.get("status") in _FINISHED:
+        if values.get("status") in FINISHED:
             incident.finished = True
             incident.status = str(values.get("status"))
         if self.ctx.metrics is not None:
-            self._count(incident, values, newly_finished=incident.finished and not was_finished)
+            tally.count(
+                self.ctx.metrics, self.ctx.clock, incident.counted, incident.status, values,
+                newly_finished=incident.finished and not was_finished,
+            )  # fmt: skip
+            self.ctx.metrics.incidents_open.set(
+                sum(1 for i in self.incidents.values() if not i.finished)
+            )
+            self.ctx.metrics.approvals_pending.set(len(self.pending_approvals()))
+        self._journal(journal.thread(incident.id, values, incident.waiting, incident.journaled))
+        self._summarise(incident, snapshot)
 
-    def _count(self, incident: _Incident, values: Any, *, newly_finished: bool) -> None:
-        """Feed the metrics with what this thread did since they last looked."""
-        metrics = self.ctx.metrics
-        assert metrics is not None
-        seen = incident.counted
-        votes, decisions, actions = (
-            values.get("votes", []), values.get("decisions", []), values.get("actions", [])
+    def _summarise(self, incident: _Incident, snapshot: StateSnapshot) -> None:
+        ttl = self.approval_ttl_steps
+        self.summaries[incident.id] = summarise(
+            incident.id, snapshot.values, clock=self.ctx.clock, waiting=incident.waiting,
+            acknowledged_by=incident.acknowledged_by,
+            approval_ttl_steps=ttl if ttl is not None else 10**9,
         )  # fmt: skip
-        for v in votes[seen.get("votes", 0) :]:
-            metrics.votes.labels(v["agent"], v["stance"]).inc()
-        for d in decisions[seen.get("decisions", 0) :]:
-            metrics.decisions.labels(d["outcome"]).inc()
-        for a in actions[seen.get("actions", 0) :]:
-            metrics.actions.labels(a["action"], a["status"]).inc()
-        seen |= {"votes": len(votes), "decisions": len(decisions), "actions": len(actions)}
-        step_s = self.ctx.clock.step_s
-        onset = values.get("onset_step")
-        confirmed = values.get("confirmed_step")
-        if confirmed is not None and onset is not None and not seen.get("detected"):
-            metrics.time_to_detect.observe(max(0, confirmed - onset) * step_s)
-            seen["detected"] = 1
-        if newly_finished:
-            metrics.incidents_closed.labels(incident.status).inc()
-            if incident.status == "resolved" and onset is not None:
-                metrics.time_to_resolve.observe(max(0, self.ctx.clock.step - onset) * step_s)
-        metrics.incidents_open.set(sum(1 for i in self.incidents.values() if not i.finished))
-        metrics.approvals_pending.set(len(self.pending_approvals()))
+
+    def _journal(self, records: list[AuditRecord]) -> None:
+        if self.trail is not None and records:
+            self.trail.append(records)
 
     def _config(self, incident_id: str) -> RunnableConfig:
         return {"configurable": {"thread_id": incident_id}}
@@ -380,12 +448,6 @@ class Commander:
                 self._revisions[name] = change.revision
             if changed and step not in self.ctx.changes.get(name, []):
                 self.ctx.changes.setdefault(name, []).append(step)
-
-    def _service_of_alarm(self, alarm: str) -> str | None:
-        return self._service_by(lambda r: alarm in r.alarms.values())
-
-    def _service_by(self, match: Callable[[ServiceResources], bool]) -> str | None:
-        return next((n for n, r in self.ctx.estate.services.items() if match(r)), None)
 
     def _neighbours(self, service: str) -> set[str]:
         """Every service connected to ``service`` through dependencies, either way."""

@@ -167,7 +167,7 @@ class _Person:
             if self.policy == "never" or step - asked < self.delay_steps:
                 continue
             commander.answer(
-                request["incident_id"], self.policy, "simulated-on-call", request["hash"]
+                request["incident_id"], self.policy, "simulated-on-call", request["token"]
             )
 
 

@@ -17,8 +17,9 @@ from orchestrator.bench.nab import render, resolve_data_dir, run_nab
 from orchestrator.context import CommanderPolicy
 from orchestrator.result import ScenarioResult
 from orchestrator.runner import ApprovalAnswer, RunOptions, run_scenario
+from services.audit import AuditEntry, AuditTrail
 from services.aws.port import open_aws_port
-from services.errors import CommanderError
+from services.errors import CommanderError, ConfigurationError
 from services.gateway.auth.keys import ApiKeyStore
 from services.gateway.auth.rbac import Role
 from services.scenario.loader import builtin_scenarios, load_scenario, resolve_scenarios
@@ -44,6 +45,10 @@ keys_app = typer.Typer(
     help="The gateway's API keys: create (shown once), list, revoke.", no_args_is_help=True
 )
 app.add_typer(keys_app, name="keys")
+audit_app = typer.Typer(
+    help="The audit trail: verify its hash chain, show its entries.", no_args_is_help=True
+)
+app.add_typer(audit_app, name="audit")
 
 
 def _out(text: str) -> None:
@@ -302,6 +307,80 @@ def keys_revoke(key_id: Annotated[str, typer.Argument(help="The key id to revoke
     _out(f"revoked {key_id}")
 
 
+AuditDbOption = Annotated[
+    Path | None,
+    typer.Option("--db", help="The audit trail's SQLite file; default IC_AUDIT_DB."),
+]
+
+
+def _audit_trail(db: Path | None) -> AuditTrail:
+    """The trail at ``db`` (or the configured one), which must exist: reading never creates."""
+    path = db or get_settings().audit_db
+    if not path.is_file():
+        raise ConfigurationError(f"{path}: no audit trail there (pass --db or set IC_AUDIT_DB)")
+    return AuditTrail(path)
+
+
+@audit_app.command("verify")
+def audit_verify(db: AuditDbOption = None) -> None:
+    """Recompute every hash of the chain; exit 1 if an entry was changed, removed or inserted."""
+    with _audit_trail(db) as trail:
+        report = trail.verify()
+        head = trail.after(report.checked - 1, limit=1) if report.ok and report.checked else []
+    if not report.ok:
+        _out(f"audit trail broken: {report.reason}")
+        raise typer.Exit(1)
+    _out(f"audit trail ok: {report.checked} {'entry' if report.checked == 1 else 'entries'}")
+    for entry in head:
+        _out(f"latest: entry {entry.seq}, sha256 {entry.hash} (record it elsewhere as an anchor)")
+
+
+@audit_app.command("show")
+def audit_show(
+    db: AuditDbOption = None,
+    incident: Annotated[
+        str | None, typer.Option("--incident", help="Only this incident's entries.")
+    ] = None,
+    after: Annotated[
+        int, typer.Option("--after", min=0, help="Start after this sequence number.")
+    ] = 0,
+    limit: Annotated[int, typer.Option("--limit", min=1, help="At most this many entries.")] = 100,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="One JSON object per entry, hashes included.")
+    ] = False,
+) -> None:
+    """Entries in sequence order, oldest first, as a table or as JSON lines."""
+    with _audit_trail(db) as trail:
+        entries = trail.after(after, limit=limit, incident_id=incident)
+    if as_json:
+        for entry in entries:
+            _out(json.dumps(entry.to_json(), ensure_ascii=False))
+    elif entries:
+        _out(_audit_table(entries))
+    else:
+        _out("no audit entries")
+    if len(entries) == limit:
+        _err(f"(--limit {limit} reached; the next page starts with --after {entries[-1].seq})")
+
+
+def _audit_table(entries: list[AuditEntry]) -> str:
+    header = ("SEQ", "AT (UTC)", "ACTOR", "KIND", "INCIDENT")
+    rows = [header]
+    rows += [
+        (str(e.seq), e.at.strftime("%Y-%m-%d %H:%M:%S"), e.actor, e.kind, e.incident_id or "-")
+        for e in entries
+    ]
+    data = ["DATA"]
+    data += [json.dumps(e.data, ensure_ascii=False, sort_keys=True) for e in entries]
+    widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
+    lines = []
+    for row, text in zip(rows, data, strict=True):
+        cells = [row[0].rjust(widths[0])]
+        cells += [cell.ljust(width) for cell, width in zip(row[1:], widths[1:], strict=True)]
+        lines.append("  ".join([*cells, text if len(text) <= 80 else text[:79] + "…"]))
+    return "\n".join(lines)
+
+
 def _render(result: ScenarioResult, *, as_json: bool, timeline: bool) -> str:
     if as_json:
         exclude = set() if timeline else {"timeline"}
@@ -317,6 +396,48 @@ def _render(result: ScenarioResult, *, as_json: bool, timeline: bool) -> str:
     )
     reasons = "".join(f"\n    - {reason}" for reason in result.failed_expectations)
     return head + reasons
+
+
+@app.command("serve")
+def serve(
+    host: Annotated[str | None, typer.Option(help="Listen address (IC_HOST).")] = None,
+    port: Annotated[int | None, typer.Option(help="Listen port (IC_PORT).")] = None,
+    scenario: Annotated[
+        str | None, typer.Option(help="Built-in scenario or file to run live (IC_DEMO_SCENARIO).")
+    ] = None,
+    speed: Annotated[
+        float | None, typer.Option(help="Simulated seconds per wall second (IC_DEMO_SPEED).")
+    ] = None,
+) -> None:
+    """Run the gateway (API, live events, /metrics) and the commander on its estate.
+
+    On embedded defaults the estate is a built-in scenario simulated live on the embedded AWS
+    emulator. When the API key store is empty, a first admin key is created and shown once.
+    """
+    import uvicorn
+
+    from services.gateway.app import create_app
+
+    settings = get_settings()
+    given = {"host": host, "port": port, "demo_scenario": scenario, "demo_speed": speed}
+    overrides = {name: value for name, value in given.items() if value is not None}
+    if overrides:
+        settings = settings.model_validate({**settings.model_dump(), **overrides})
+
+    def show_first_key(secret: str) -> None:
+        _err(
+            "\nNo API keys yet: created a first admin key. It is shown this once; keep it.\n"
+            f"  {secret}\n"
+            "Use it as `Authorization: Bearer <key>`; create others with "
+            "`incident-commander keys create NAME --role ROLE`.\n"
+        )
+
+    application = create_app(settings, on_first_key=show_first_key)
+    _err(
+        f"incident commander on http://{settings.host}:{settings.port} "
+        f"(estate: {settings.demo_scenario} at {settings.demo_speed:g}x; API docs at /docs)"
+    )
+    uvicorn.run(application, host=settings.host, port=settings.port, log_level="info")
 
 
 def main() -> None:

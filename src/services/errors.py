@@ -14,9 +14,15 @@ Every error the commander raises on purpose is a ``CommanderError``::
     ├── IngestError                 an alert delivery that cannot be read (names the field)
     │   ├── UnknownSourceError      no alert source of that name
     │   └── ContentTypeError        a Content-Type that is not JSON
-    └── AuthError                   a request the gateway will not serve (carries the reason)
-        ├── UnauthenticatedError    no credential, or one that does not prove who is asking (401)
-        └── ForbiddenError          a known principal without a role the route needs (403)
+    ├── AuthError                   a request the gateway will not serve (carries the reason)
+    │   ├── UnauthenticatedError    no credential, or one that does not prove who is asking (401)
+    │   └── ForbiddenError          a known principal without a role the route needs (403)
+    └── RequestError                a well-formed request the gateway cannot carry out
+        ├── BadRequestError         a parameter that makes no sense (a foreign cursor) (400)
+        ├── NotFoundError           no such incident, key or page (404)
+        ├── ConflictError           the state moved on: approval answered or expired (409)
+        ├── RateLimitedError        too many requests; ``retry_after`` seconds to wait (429)
+        └── UpstreamError           a call the gateway makes for the client failed (502)
 
 Errors crossing an agent boundary are values, not exceptions (see ``ActionResult``); the CLI and
 the gateway translate these classes to exit codes and HTTP statuses, each in one place.
@@ -133,3 +139,38 @@ class ForbiddenError(AuthError):
         self.held = held
         has = ", ".join(held) if held else "no roles"
         super().__init__(f"{route} needs one of the roles {', '.join(allowed)} (you have {has})")
+
+
+class RequestError(CommanderError):
+    """A well-formed request the gateway cannot carry out; the message says why."""
+
+
+class BadRequestError(RequestError):
+    """A parameter that makes no sense, such as a cursor this API never gave out (HTTP 400).
+    ``field`` names the parameter."""
+
+    def __init__(self, field: str, message: str) -> None:
+        self.field = field
+        super().__init__(f"{field}: {message}")
+
+
+class NotFoundError(RequestError):
+    """No such incident, API key or page (HTTP 404)."""
+
+
+class ConflictError(RequestError):
+    """The thing asked about has moved on: an approval already answered, expired, or given for
+    another action; an incident already ended (HTTP 409)."""
+
+
+class RateLimitedError(RequestError):
+    """Too many requests from one principal or address (HTTP 429, ``Retry-After``)."""
+
+    def __init__(self, message: str, retry_after: int) -> None:
+        self.retry_after = max(1, retry_after)
+        super().__init__(message)
+
+
+class UpstreamError(RequestError):
+    """A call the gateway makes on the client's behalf failed, such as confirming an SNS
+    subscription (HTTP 502: the sender should try again)."""

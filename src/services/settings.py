@@ -85,6 +85,58 @@ class Settings(BaseSettings):
         description="postgresql://... : LangGraph checkpoints in Postgres instead of SQLite",
     )
 
+    audit_db: Path = Field(
+        default=Path(".incident-commander/audit.sqlite"),
+        description="SQLite file of the append-only, hash-chained audit trail",
+    )
+
+    # -- the gateway ---------------------------------------------------------------------------
+    host: str = Field(default="127.0.0.1", description="address `serve` listens on")
+    port: int = Field(default=8080, ge=0, le=65535)
+    jwt_issuer: str | None = Field(default=None, description="accept JWTs from this issuer")
+    jwt_audience: str | None = Field(default=None, description="the audience JWTs must name")
+    jwt_secret: SecretStr | None = Field(
+        default=None, description="HS256 shared secret (at least 32 bytes); or IC_JWT_JWKS_URL"
+    )
+    jwt_jwks_url: str | None = Field(
+        default=None, description="an OIDC provider's JWKS URL (RS256/ES256 tokens)"
+    )
+    jwt_roles_claim: str = Field(default="roles", min_length=1)
+    rate_limit: str = Field(
+        default="600/minute",
+        description="per principal, on every route but ingest (the `limits` notation)",
+    )
+    ingest_rate_limit: str = Field(default="6000/minute", description="per ingest principal")
+    auth_failure_limit: str = Field(
+        default="30/minute", description="failed authentications per client address"
+    )
+    rate_limit_storage: str = Field(
+        default="memory://",
+        description="`limits` storage URI: memory:// (one process) or redis://host:6379/0",
+    )
+    max_body_bytes: int = Field(default=1_048_576, ge=1024, description="request body limit")
+    cors_origins: list[str] = Field(
+        default_factory=list,
+        description="origins allowed to call the API from a browser (none: same origin only)",
+    )
+    approval_ttl_s: int = Field(
+        default=900, ge=30, description="seconds an approval request stays open, then expires"
+    )
+    sns_confirm: bool = Field(
+        default=True, description="confirm SNS subscriptions by fetching their SubscribeURL"
+    )
+    otlp_endpoint: str | None = Field(
+        default=None,
+        description="OTLP/HTTP traces endpoint (http://collector:4318/v1/traces); unset: none",
+    )
+    demo_scenario: str = Field(
+        default="checkout-bad-deploy",
+        description="the built-in scenario `serve` runs live as its estate on embedded defaults",
+    )
+    demo_speed: float = Field(
+        default=30.0, gt=0, le=3600, description="simulated seconds per wall second in `serve`"
+    )
+
     consensus_weights: dict[str, float] = Field(
         default_factory=lambda: {
             "detection": 1.0,
@@ -137,6 +189,16 @@ class Settings(BaseSettings):
             raise ValueError("the approval threshold cannot exceed the auto threshold")
         for window in self.change_freeze:
             freeze_window(window)
+        return self
+
+    @model_validator(mode="after")
+    def _jwt_is_coherent(self) -> Settings:
+        if self.jwt_secret is not None and self.jwt_jwks_url:
+            raise ValueError("set IC_JWT_SECRET or IC_JWT_JWKS_URL, not both")
+        if (self.jwt_secret is not None or self.jwt_jwks_url) and not (
+            self.jwt_issuer and self.jwt_audience
+        ):
+            raise ValueError("JWTs need IC_JWT_ISSUER and IC_JWT_AUDIENCE to check")
         return self
 
     @property

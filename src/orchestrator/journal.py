@@ -1,0 +1,145 @@
+"""What the commander writes to the audit trail as incidents move: every alert, status change,
+vote, decision, action, approval request and timeline entry, one record each.
+
+Each record carries an idempotency key made of the incident id and the item's place in its
+thread (``inc-1:vote:7``), so writing a thread's whole history again (after a restart, when the
+commander re-adopts its threads) stores nothing twice. The audit trail is also the event
+stream the gateway serves, so what is journaled here is what a live dashboard sees.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any, Protocol
+
+from orchestrator.intake import Signal
+from orchestrator.state import Alert
+from services.audit import AuditEntry, AuditRecord
+
+COMMANDER = "commander"
+
+
+class Trail(Protocol):
+    """The part of ``services.audit.AuditTrail`` the commander uses."""
+
+    def append(self, records: Sequence[AuditRecord]) -> list[AuditEntry]: ...
+
+    def for_incident(self, incident_id: str) -> list[AuditEntry]: ...
+
+
+def opened(incident_id: str, alert: Alert) -> AuditRecord:
+    return AuditRecord(
+        actor=COMMANDER,
+        kind="incident.opened",
+        incident_id=incident_id,
+        data={"alert": dict(alert), "services": [alert["service"]]},
+        key=f"{incident_id}:opened",
+    )
+
+
+def attached(incident_id: str, alert: Alert) -> AuditRecord:
+    return AuditRecord(
+        actor=COMMANDER,
+        kind="alert.attached",
+        incident_id=incident_id,
+        data={"alert": dict(alert)},
+        key=f"{incident_id}:alert:{alert['fingerprint']}:{alert['step']}",
+    )
+
+
+def thread(
+    incident_id: str,
+    values: dict[str, Any],
+    waiting: dict[str, Any] | None,
+    since: dict[str, int],
+) -> list[AuditRecord]:
+    """The records of a thread's state from the positions in ``since`` on (which it moves
+    forward); keyed by position, so starting again from 0 stores nothing twice."""
+    records: list[AuditRecord] = []
+    for kind, key in (
+        ("timeline", "timeline"), ("vote", "votes"), ("decision", "decisions"),
+        ("action", "actions"),
+    ):  # fmt: skip
+        items = values.get(key, [])
+        start = since.get(key, 0)
+        since[key] = len(items)
+        for index, item in enumerate(items[start:], start=start):
+            actor = str(item.get("agent", COMMANDER)) if kind == "vote" else COMMANDER
+            records.append(
+                AuditRecord(
+                    actor=actor,
+                    kind=kind,
+                    incident_id=incident_id,
+                    data=dict(item),
+                    key=f"{incident_id}:{kind}:{index}",
+                )
+            )
+    status = values.get("status")
+    if status is not None:
+        records.append(
+            AuditRecord(
+                actor=COMMANDER,
+                kind="incident.status",
+                incident_id=incident_id,
+                data={
+                    "status": status,
+                    "severity": values.get("severity"),
+                    "services": values.get("services", []),
+                },
+                key=f"{incident_id}:status:{status}:{values.get('round', 0)}",
+            )
+        )
+    if waiting is not None and waiting.get("type") == "approval":
+        records.append(
+            AuditRecord(
+                actor=COMMANDER,
+                kind="approval.requested",
+                incident_id=incident_id,
+                data={
+                    "candidate": waiting["candidate"],
+                    "hash": waiting["hash"],
+                    "rule": waiting["rule"],
+                    "asked_step": waiting["asked_step"],
+                },
+                key=f"{incident_id}:approval:{waiting['hash']}:{waiting['asked_step']}",
+            )
+        )
+    return records
+
+
+def by_person(
+    incident_id: str, actor: str, kind: str, data: dict[str, Any], key: str | None = None
+) -> AuditRecord:
+    """What a person did: acknowledged, resolved, noted, approved, rejected."""
+    return AuditRecord(actor=actor, kind=kind, incident_id=incident_id, data=data, key=key)
+
+
+def acknowledged_by(trail: Trail, incident_id: str) -> str | None:
+    """Who acknowledged ``incident_id`` first, from the trail (survives restarts)."""
+    for entry in trail.for_incident(incident_id):
+        if entry.kind == "incident.acknowledged":
+            return entry.actor
+    return None
+
+
+def unrouted(signal: Signal) -> AuditRecord:
+    """An alert that names no service of the estate: kept, opening nothing."""
+    return AuditRecord(
+        actor=COMMANDER,
+        kind="alert.unrouted",
+        incident_id=None,
+        data={
+            "fingerprint": signal.fingerprint, "source": signal.source, "title": signal.title,
+            "service": signal.service, "resource": signal.resource,
+        },
+    )  # fmt: skip
+
+
+def expired(incident_id: str, waiting: dict[str, Any]) -> AuditRecord:
+    return AuditRecord(
+        actor=COMMANDER,
+        kind="approval.expired",
+        incident_id=incident_id,
+        data={"hash": waiting["hash"], "candidate": waiting["candidate"]["id"]},
+        key=f"{incident_id}:approval-expired:{waiting['hash']}:{waiting['asked_step']}",
+    )

@@ -1,0 +1,227 @@
+"""The commander run live, for the gateway: a worker thread owns it and moves its clock, and
+other threads hand it alerts (``submit``, answered at once) or ask it things (``call``).
+
+The commander is not thread-safe and does not need to be: every change to it happens on the
+worker's lock. ``submit`` only queues the signals and wakes the worker, so the gateway answers
+an alert delivery in microseconds while the graph runs behind it. Reading incident summaries
+takes no lock (``Commander.summaries`` is replaced one whole summary at a time); reading a
+thread's full state reads its checkpoint, which the checkpointer guards itself.
+
+On embedded defaults the estate is a built-in scenario, simulated live against the emulator:
+each step of its clock takes ``step_s / speed`` wall seconds. When the scenario's clock runs
+out the estate stands still and the API goes on serving what happened. An estate discovered
+in a real account (tags on real resources) is not built yet; ``open_live`` says so.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import tempfile
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TypeVar
+
+from langchain_core.callbacks import BaseCallbackHandler
+
+from orchestrator.checkpoints import open_checkpointer
+from orchestrator.commander import Commander
+from orchestrator.context import Clock, CommanderPolicy, RunContext
+from orchestrator.graph import build_graph
+from orchestrator.intake import Signal
+from orchestrator.journal import Trail
+from orchestrator.ledger import ActionLedger, ChangeLedger
+from orchestrator.runner import catalogue_of
+from services.aws.port import AwsPort
+from services.errors import ConfigurationError
+from services.metrics import CommanderMetrics
+from services.scenario.loader import LoadedScenario
+from services.simulator.simulation import Simulation
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+
+@dataclass(frozen=True, slots=True)
+class Health:
+    running: bool
+    step: int
+    estate_done: bool
+    queued: int
+    last_error: str | None
+
+
+class LiveCommander:
+    def __init__(
+        self, commander: Commander, *, world: Simulation | None, step_wall_s: float
+    ) -> None:
+        self.commander = commander
+        self.world = world
+        self.step_wall_s = step_wall_s
+        self._lock = threading.RLock()
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._inbox: deque[Signal] = deque()
+        self._thread: threading.Thread | None = None
+        self._last_error: str | None = None
+        self.unrouted = 0
+
+    # -- lifecycle ------------------------------------------------------------------------------
+
+    def start(self) -> None:
+        if self._thread is not None:
+            raise RuntimeError("the live commander is already running")
+        self._thread = threading.Thread(target=self._work, name="commander", daemon=True)
+        self._thread.start()
+
+    def stop(self, timeout: float = 30.0) -> None:
+        self._stop.set()
+        self._wake.set()
+        if self._thread is not None:
+            self._thread.join(timeout)
+            self._thread = None
+
+    # -- what other threads call ----------------------------------------------------------------
+
+    def submit(self, signals: Sequence[Signal]) -> None:
+        """Queue alerts for the worker; returns at once."""
+        self._inbox.extend(signals)
+        self._wake.set()
+
+    def call(self, function: Callable[[Commander], T]) -> T:
+        """Run ``function`` on the commander under the worker's lock (queued alerts first, so
+        an answer never overtakes an alert delivered before it)."""
+        with self._lock:
+            self._drain()
+            return function(self.commander)
+
+    def advance(self, steps: int = 1) -> int:
+        """Step the estate ``steps`` times now, whatever the wall clock says (for a paused
+        estate, ``IC_DEMO_SPEED`` tiny, in tests and walkthroughs); returns the clock's step."""
+        with self._lock:
+            for _ in range(steps):
+                self._step()
+            self._drain()
+            return self.commander.ctx.clock.step
+
+    def health(self) -> Health:
+        world = self.world
+        return Health(
+            running=self._thread is not None and self._thread.is_alive(),
+            step=self.commander.ctx.clock.step,
+            estate_done=world is None or world.done,
+            queued=len(self._inbox),
+            last_error=self._last_error,
+        )
+
+    # -- the worker -----------------------------------------------------------------------------
+
+    def _work(self) -> None:
+        due = time.monotonic()
+        while not self._stop.is_set():
+            self._wake.wait(max(0.0, due - time.monotonic()))
+            self._wake.clear()
+            if self._stop.is_set():
+                return
+            try:
+                with self._lock:
+                    if time.monotonic() >= due:
+                        due += self.step_wall_s
+                        self._step()
+                    self._drain()
+            except Exception as exc:  # the worker must outlive one bad step; say what broke
+                log.exception("commander step failed")
+                self._last_error = f"{type(exc).__name__}: {exc}"
+
+    def _step(self) -> None:
+        world = self.world
+        if world is None or world.done:
+            return
+        report = world.step()
+        self.commander.ctx.clock.step = report.index
+        self.commander.tick()
+        self.commander.ingest(report.events)
+
+    def _drain(self) -> None:
+        signals: list[Signal] = []
+        while self._inbox:
+            signals.append(self._inbox.popleft())
+        if signals:
+            _, unrouted = self.commander.ingest_signals(signals)
+            self.unrouted += unrouted
+
+
+@contextmanager
+def open_live(
+    port: AwsPort,
+    loaded: LoadedScenario,
+    *,
+    state_dir: Path | None,
+    policy: CommanderPolicy,
+    trail: Trail | None,
+    metrics: CommanderMetrics | None,
+    speed: float,
+    approval_ttl_s: int,
+    postgres_url: str | None = None,
+    callbacks: Sequence[BaseCallbackHandler] = (),
+) -> Iterator[LiveCommander]:
+    """A live commander over ``loaded``'s estate, simulated against ``port``; stopped on exit.
+
+    Threads left open by an earlier run in ``state_dir`` are re-adopted only when they belong
+    to this estate: a simulated estate is built anew at each start, so the state files are
+    named after its run id and a new start begins a new history.
+    """
+    if port.mode.value == "account":
+        raise ConfigurationError(
+            "serve watches a simulated estate (IC_DEMO_SCENARIO); discovering an estate from "
+            "a real account's tags is not built yet"
+        )
+    scenario = loaded.scenario
+    sim = Simulation(port, scenario)
+    estate = sim.setup()
+    with _folder(state_dir) as folder:
+        ledger = ActionLedger(folder / f"{sim.run_id}-ledger.sqlite")
+        changelog = ChangeLedger(folder / f"{sim.run_id}-ledger.sqlite")
+        ctx = RunContext(
+            port=port,
+            estate=estate,
+            catalogue=catalogue_of(scenario, sim.profiles),
+            ledger=ledger,
+            changelog=changelog,
+            clock=Clock(start=sim.start, step_s=scenario.step),
+            policy=policy,
+            metrics=metrics,
+        )
+        checkpoints = folder / f"{sim.run_id}-checkpoints.sqlite"
+        try:
+            with open_checkpointer(checkpoints, postgres_url) as saver:
+                commander = Commander(
+                    build_graph(saver), ctx, trail=trail, callbacks=callbacks,
+                    # A person answers in wall time: the TTL is wall seconds at the live speed.
+                    approval_ttl_steps=max(1, math.ceil(approval_ttl_s * speed / scenario.step)),
+                )  # fmt: skip
+                commander.recover()
+                live = LiveCommander(commander, world=sim, step_wall_s=scenario.step / speed)
+                live.start()
+                try:
+                    yield live
+                finally:
+                    live.stop()
+        finally:
+            ledger.close()
+            changelog.close()
+
+
+@contextmanager
+def _folder(state_dir: Path | None) -> Iterator[Path]:
+    if state_dir is not None:
+        state_dir.mkdir(parents=True, exist_ok=True)
+        yield state_dir
+        return
+    with tempfile.TemporaryDirectory(prefix="incident-commander-") as tmp:
+        yield Path(tmp)

@@ -1,0 +1,157 @@
+"""The gateway: ``create_app(settings)`` builds the FastAPI app; its lifespan opens everything
+the routes use (``deps.Gateway``) and closes it in reverse order.
+
+On embedded defaults the app starts the AWS emulator, builds the demo estate (a built-in
+scenario, ``IC_DEMO_SCENARIO``) and runs the commander on it live. Auth is always on: the
+``serve`` command creates a first admin key when the key store is empty and shows it once.
+
+Injection points are the seams tests and embedders need, each outside the process or global:
+an AWS port already open, a Prometheus registry, an HTTP transport for SNS confirmations, a
+JWKS client, an OpenTelemetry tracer provider.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator, Callable
+from contextlib import AsyncExitStack, asynccontextmanager
+from datetime import timedelta
+from importlib.metadata import PackageNotFoundError, version
+
+import httpx
+import jwt
+from fastapi import FastAPI
+from fastapi.middleware.cors import CORSMiddleware
+from prometheus_client import CollectorRegistry
+
+from orchestrator.context import CommanderPolicy
+from orchestrator.live import open_live
+from services.audit import AuditTrail
+from services.aws.port import AwsPort, open_aws_port
+from services.gateway import problems
+from services.gateway.alerts import IngestOptions
+from services.gateway.auth import ApiKeyStore, Authenticator, JwtVerifier, Role
+from services.gateway.deps import Gateway
+from services.gateway.middleware import BodyLimit, HttpMetrics
+from services.gateway.routes import alerts, audit, events, incidents, keys, ops
+from services.gateway.telemetry import GatewayMetrics
+from services.gateway.throttle import Throttle
+from services.metrics import CommanderMetrics
+from services.scenario.loader import load_scenario, resolve_scenarios
+from services.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+def _version() -> str:
+    try:
+        return version("incident-commander")
+    except PackageNotFoundError:
+        return "0.0.0"
+
+
+def create_app(
+    settings: Settings,
+    *,
+    port: AwsPort | None = None,
+    registry: CollectorRegistry | None = None,
+    http_transport: httpx.AsyncBaseTransport | None = None,
+    jwks_client: jwt.PyJWKClient | None = None,
+    on_first_key: Callable[[str], None] | None = None,
+) -> FastAPI:
+    """The gateway app. ``on_first_key`` receives the secret of the admin key created when the
+    key store is empty (``serve`` prints it); without it, no key is created."""
+    registry = registry if registry is not None else CollectorRegistry()
+    throttle = Throttle(
+        calls=settings.rate_limit,
+        ingest=settings.ingest_rate_limit,
+        auth_failures=settings.auth_failure_limit,
+        storage=settings.rate_limit_storage,
+    )
+    verifier = _jwt_verifier(settings, jwks_client)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        async with AsyncExitStack() as stack:
+            aws = port if port is not None else stack.enter_context(open_aws_port(settings))
+            settings.api_keys_db.parent.mkdir(parents=True, exist_ok=True)
+            key_store = stack.enter_context(ApiKeyStore(settings.api_keys_db))
+            if on_first_key is not None and not key_store.list():
+                _, secret = key_store.create("admin", [Role.ADMIN])
+                on_first_key(secret)
+            trail = stack.enter_context(AuditTrail(settings.audit_db))
+            [scenario_path] = resolve_scenarios([settings.demo_scenario], settings.scenario_library)
+            live = stack.enter_context(
+                open_live(
+                    aws,
+                    load_scenario(scenario_path),
+                    state_dir=settings.state_dir,
+                    policy=CommanderPolicy.from_settings(settings),
+                    trail=trail,
+                    metrics=CommanderMetrics(registry),
+                    speed=settings.demo_speed,
+                    approval_ttl_s=settings.approval_ttl_s,
+                    postgres_url=(
+                        settings.postgres_url.get_secret_value() if settings.postgres_url else None
+                    ),
+                )
+            )
+            http = await stack.enter_async_context(
+                httpx.AsyncClient(transport=http_transport, timeout=10.0, follow_redirects=False)
+            )
+            app.state.gateway = Gateway(
+                settings=settings,
+                keys=key_store,
+                authenticator=Authenticator(keys=key_store, jwt=verifier),
+                throttle=throttle,
+                trail=trail,
+                live=live,
+                registry=registry,
+                metrics=gateway_metrics,
+                http=http,
+                ingest_options=IngestOptions(),
+            )
+            yield
+
+    gateway_metrics = GatewayMetrics(registry)
+    app = FastAPI(
+        title="Incident commander",
+        version=_version(),
+        summary="Five agents vote on every remediation; people approve what is risky.",
+        description=(
+            "Authenticate with `Authorization: Bearer <API key or JWT>` or `X-API-Key`. "
+            "Errors are always `{error, detail, fields}`."
+        ),
+        lifespan=lifespan,
+    )
+    problems.install(app)
+    for module in (alerts, incidents, events, audit, keys, ops):
+        app.include_router(module.router)
+    if settings.cors_origins:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=settings.cors_origins,
+            allow_methods=["GET", "POST", "DELETE"],
+            allow_headers=["Authorization", "X-API-Key", "Content-Type", "Last-Event-ID"],
+            max_age=600,
+        )
+    app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
+    app.add_middleware(HttpMetrics, registry=registry)
+    return app
+
+
+def _jwt_verifier(settings: Settings, client: jwt.PyJWKClient | None) -> JwtVerifier | None:
+    issuer, audience = settings.jwt_issuer, settings.jwt_audience
+    if issuer is None or audience is None:
+        return None
+    if settings.jwt_secret is not None:
+        return JwtVerifier.hs256(
+            settings.jwt_secret, issuer=issuer, audience=audience,
+            roles_claim=settings.jwt_roles_claim,
+        )  # fmt: skip
+    if settings.jwt_jwks_url or client is not None:
+        return JwtVerifier.jwks(
+            settings.jwt_jwks_url, issuer=issuer, audience=audience, client=client,
+            roles_claim=settings.jwt_roles_claim, cooldown=timedelta(seconds=30),
+        )  # fmt: skip
+    return None

@@ -1,0 +1,253 @@
+"""``/v1/incidents``: list, read, and act on incidents (acknowledge, note, resolve, approve)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Query
+from fastapi.responses import PlainTextResponse
+from starlette.concurrency import run_in_threadpool
+
+from orchestrator import postmortem
+from orchestrator.commander import Commander, IncidentNotFoundError, NotAwaitingApprovalError
+from orchestrator.summary import IncidentSummary
+from services.errors import ConflictError, NotFoundError
+from services.gateway import views
+from services.gateway.auth import Principal
+from services.gateway.deps import Gateway, GatewayDep, caller
+from services.gateway.problems import responses
+from services.gateway.routes import API_PREFIX
+from services.gateway.schemas import (
+    ActionOut,
+    ApprovalIn,
+    ApprovalOut,
+    AuditEntryOut,
+    Changed,
+    DecisionOut,
+    IncidentDetail,
+    IncidentPage,
+    NoteIn,
+    ResolveIn,
+    TimelineEntry,
+    VoteMatrix,
+)
+
+router = APIRouter(prefix=f"{API_PREFIX}/incidents", tags=["incidents"])
+
+
+def _errors(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    return responses(*statuses, s404="No such incident.")
+
+
+def _summary(gateway: Gateway, incident_id: str) -> IncidentSummary:
+    summary = gateway.live.commander.summaries.get(incident_id)
+    if summary is None:
+        raise NotFoundError(f"no incident {incident_id!r}")
+    return summary
+
+
+def _values(gateway: Gateway, incident_id: str) -> dict[str, Any]:
+    return dict(gateway.live.commander.state(incident_id))
+
+
+@router.get("", response_model=IncidentPage, responses=_errors(400, 422))
+def list_incidents(
+    gateway: GatewayDep,
+    principal: Annotated[Principal, caller("incidents.list")],
+    status: Annotated[list[str] | None, Query(description="any of these statuses")] = None,
+    severity: Annotated[list[str] | None, Query(description="sev1 ... sev4")] = None,
+    service: Annotated[str | None, Query(max_length=200)] = None,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+    cursor: Annotated[str | None, Query(max_length=500)] = None,
+) -> IncidentPage:
+    """Incidents, newest first, filtered; follow `next_cursor` for the next page."""
+    items, next_cursor = views.page(
+        list(gateway.live.commander.summaries.values()),
+        statuses=set(status or ()),
+        severities=set(severity or ()),
+        service=service,
+        limit=limit,
+        cursor=cursor,
+    )
+    return IncidentPage(items=[views.incident(s) for s in items], next_cursor=next_cursor)
+
+
+@router.get("/{incident_id}", response_model=IncidentDetail, responses=_errors(404))
+def get_incident(
+    incident_id: str, gateway: GatewayDep, principal: Annotated[Principal, caller("incidents.get")]
+) -> IncidentDetail:
+    """One incident: its summary, hypotheses with evidence, anomalies and candidate actions."""
+    summary = _summary(gateway, incident_id)
+    return views.detail(summary, _values(gateway, incident_id))
+
+
+@router.get("/{incident_id}/timeline", response_model=list[TimelineEntry], responses=_errors(404))
+def get_timeline(
+    incident_id: str,
+    gateway: GatewayDep,
+    principal: Annotated[Principal, caller("incidents.timeline")],
+) -> list[TimelineEntry]:
+    """What the graph did and what people did, in order."""
+    _summary(gateway, incident_id)
+    entries = gateway.trail.for_incident(incident_id)
+    clock = gateway.live.commander.ctx.clock
+    return views.timeline(_values(gateway, incident_id), entries, clock)
+
+
+@router.get("/{incident_id}/votes", response_model=VoteMatrix, responses=_errors(404))
+def get_votes(
+    incident_id: str,
+    gateway: GatewayDep,
+    principal: Annotated[Principal, caller("incidents.votes")],
+) -> VoteMatrix:
+    """Every agent's vote on every candidate action, and each round's decision matrix."""
+    _summary(gateway, incident_id)
+    return views.votes(_values(gateway, incident_id))
+
+
+@router.get("/{incident_id}/decisions", response_model=list[DecisionOut], responses=_errors(404))
+def get_decisions(
+    incident_id: str,
+    gateway: GatewayDep,
+    principal: Annotated[Principal, caller("incidents.decisions")],
+) -> list[DecisionOut]:
+    """Each round's consensus decision, the rule that decided it, and its matrix."""
+    _summary(gateway, incident_id)
+    return list(views.votes(_values(gateway, incident_id)).decisions)
+
+
+@router.get("/{incident_id}/actions", response_model=list[ActionOut], responses=_errors(404))
+def get_actions(
+    incident_id: str,
+    gateway: GatewayDep,
+    principal: Annotated[Principal, caller("incidents.actions")],
+) -> list[ActionOut]:
+    """Actions executed on AWS, with their result and rollback."""
+    _summary(gateway, incident_id)
+    return views.actions(_values(gateway, incident_id), gateway.live.commander.ctx.clock)
+
+
+@router.get("/{incident_id}/audit", response_model=list[AuditEntryOut], responses=_errors(404))
+def get_audit(
+    incident_id: str,
+    gateway: GatewayDep,
+    principal: Annotated[Principal, caller("audit.read")],
+) -> list[AuditEntryOut]:
+    """The incident's entries of the hash-chained audit trail."""
+    _summary(gateway, incident_id)
+    return [views.audit(e) for e in gateway.trail.for_incident(incident_id)]
+
+
+@router.get(
+    "/{incident_id}/postmortem",
+    response_class=PlainTextResponse,
+    responses={200: {"content": {"text/markdown": {}}}, **_errors(404)},
+)
+def get_postmortem(
+    incident_id: str,
+    gateway: GatewayDep,
+    principal: Annotated[Principal, caller("incidents.postmortem")],
+) -> PlainTextResponse:
+    """A postmortem draft in Markdown, from the incident's record."""
+    summary = _summary(gateway, incident_id)
+    values = _values(gateway, incident_id)
+    text = postmortem.render(
+        summary, values, gateway.trail.for_incident(incident_id), gateway.live.commander.ctx.clock
+    )
+    return PlainTextResponse(text, media_type="text/markdown; charset=utf-8")
+
+
+async def _on_commander(gateway: Gateway, function: Callable[[Commander], Any]) -> Any:
+    """Run ``function`` on the commander's worker lock, translating its lookups to HTTP."""
+    try:
+        return await run_in_threadpool(gateway.live.call, function)
+    except IncidentNotFoundError as exc:
+        raise NotFoundError(str(exc)) from None
+    except NotAwaitingApprovalError as exc:
+        raise ConflictError(str(exc)) from None
+
+
+@router.post("/{incident_id}/ack", response_model=Changed, responses=_errors(404))
+async def acknowledge(
+    incident_id: str,
+    gateway: GatewayDep,
+    principal: Annotated[Principal, caller("incidents.ack")],
+) -> Changed:
+    """Take ownership of the incident (once; later calls change nothing)."""
+    changed = await _on_commander(gateway, lambda c: c.acknowledge(incident_id, principal.subject))
+    return Changed(
+        incident_id=incident_id, changed=changed, status=_summary(gateway, incident_id).status
+    )
+
+
+@router.post("/{incident_id}/notes", response_model=Changed, responses=_errors(404, 422))
+async def add_note(
+    incident_id: str,
+    body: NoteIn,
+    gateway: GatewayDep,
+    principal: Annotated[Principal, caller("incidents.note")],
+) -> Changed:
+    """Add a note to the incident's timeline (and the audit trail)."""
+    await _on_commander(gateway, lambda c: c.note(incident_id, principal.subject, body.text))
+    return Changed(
+        incident_id=incident_id, changed=True, status=_summary(gateway, incident_id).status
+    )
+
+
+@router.post("/{incident_id}/resolve", response_model=Changed, responses=_errors(404, 422))
+async def resolve(
+    incident_id: str,
+    body: ResolveIn,
+    gateway: GatewayDep,
+    principal: Annotated[Principal, caller("incidents.resolve")],
+) -> Changed:
+    """End the incident as resolved; a pending approval or verification is dropped."""
+    changed = await _on_commander(
+        gateway, lambda c: c.resolve(incident_id, principal.subject, body.reason)
+    )
+    return Changed(
+        incident_id=incident_id, changed=changed, status=_summary(gateway, incident_id).status
+    )
+
+
+async def _answer(
+    gateway: Gateway,
+    incident_id: str,
+    body: ApprovalIn,
+    principal: Principal,
+    answer: Literal["grant", "deny"],
+) -> ApprovalOut:
+    await _on_commander(
+        gateway,
+        lambda c: c.answer(incident_id, answer, principal.subject, body.hash, body.comment),
+    )
+    return ApprovalOut(
+        incident_id=incident_id,
+        answer=answer,
+        by=principal.subject,
+        status=_summary(gateway, incident_id).status,
+    )
+
+
+@router.post("/{incident_id}/approve", response_model=ApprovalOut, responses=_errors(404, 409, 422))
+async def approve(
+    incident_id: str,
+    body: ApprovalIn,
+    gateway: GatewayDep,
+    principal: Annotated[Principal, caller("incidents.approve")],
+) -> ApprovalOut:
+    """Approve the pending action: quote its `pending_approval.hash`. Single use: a second
+    answer, or one for a request that expired, is a 409."""
+    return await _answer(gateway, incident_id, body, principal, "grant")
+
+
+@router.post("/{incident_id}/reject", response_model=ApprovalOut, responses=_errors(404, 409, 422))
+async def reject(
+    incident_id: str,
+    body: ApprovalIn,
+    gateway: GatewayDep,
+    principal: Annotated[Principal, caller("incidents.reject")],
+) -> ApprovalOut:
+    """Reject the pending action (the next round proposes another, or it escalates)."""
+    return await _answer(gateway, incident_id, body, principal, "deny")

@@ -1,0 +1,187 @@
+"""Incident state (a thread's checkpoint, its summary, its audit entries) as the API's shapes.
+Pure: the routes fetch, these arrange."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+from typing import Any
+
+from orchestrator.context import Clock
+from orchestrator.summary import IncidentSummary
+from services.audit import AuditEntry
+from services.errors import BadRequestError
+from services.gateway.schemas import (
+    ActionOut,
+    AuditEntryOut,
+    DecisionOut,
+    IncidentDetail,
+    IncidentOut,
+    TimelineEntry,
+    VoteMatrix,
+    VoteOut,
+)
+
+PERSON_KINDS = frozenset(
+    {"incident.acknowledged", "note", "approval.granted", "approval.denied", "approval.expired"}
+)
+"""Audit kinds that belong on an incident's timeline beside the graph's own entries."""
+
+
+def incident(summary: IncidentSummary) -> IncidentOut:
+    return IncidentOut.model_validate(_summary_fields(summary))
+
+
+def detail(summary: IncidentSummary, values: dict[str, Any]) -> IncidentDetail:
+    return IncidentDetail.model_validate(
+        {
+            **_summary_fields(summary),
+            "round": values.get("round"),
+            "hypotheses": values.get("hypotheses", []),
+            "anomalies": values.get("anomalies", []),
+            "candidates": values.get("candidates", []),
+            "alert_list": values.get("alerts", []),
+        }
+    )
+
+
+def _summary_fields(summary: IncidentSummary) -> dict[str, Any]:
+    return {
+        "id": summary.id,
+        "status": summary.status,
+        "severity": summary.severity,
+        "title": summary.title,
+        "services": list(summary.services),
+        "opened_at": summary.opened_at,
+        "updated_at": summary.updated_at,
+        "alerts": summary.alerts,
+        "acknowledged_by": summary.acknowledged_by,
+        "pending_approval": summary.pending_approval,
+        "time_to_detect_s": summary.time_to_detect_s,
+        "time_to_resolve_s": summary.time_to_resolve_s,
+    }
+
+
+def timeline(
+    values: dict[str, Any], entries: Iterable[AuditEntry], clock: Clock
+) -> list[TimelineEntry]:
+    """The graph's timeline and what people did, in the order of the commander's clock."""
+    rows: list[tuple[int, int, TimelineEntry]] = []
+    for index, item in enumerate(values.get("timeline", [])):
+        rows.append(
+            (
+                item["step"],
+                index,
+                TimelineEntry(
+                    at=clock.at(item["step"]), actor=item["node"], kind="graph", text=item["text"]
+                ),
+            )
+        )
+    for entry in entries:
+        if entry.kind not in PERSON_KINDS:
+            continue
+        step = int(entry.data.get("step", clock.step))
+        rows.append(
+            (
+                step,
+                10**9 + entry.seq,
+                TimelineEntry(
+                    at=clock.at(step), actor=entry.actor, kind=entry.kind, text=_say(entry)
+                ),
+            )
+        )
+    rows.sort(key=lambda row: (row[0], row[1]))
+    return [row[2] for row in rows]
+
+
+def _say(entry: AuditEntry) -> str:
+    data = entry.data
+    match entry.kind:
+        case "incident.acknowledged":
+            return f"{entry.actor} acknowledged"
+        case "note":
+            return str(data.get("text", ""))
+        case "approval.granted" | "approval.denied":
+            verb = "approved" if entry.kind == "approval.granted" else "rejected"
+            comment = f": {data['comment']}" if data.get("comment") else ""
+            return f"{entry.actor} {verb} {data.get('candidate')}{comment}"
+        case _:
+            return f"approval of {data.get('candidate')} expired unanswered"
+
+
+def votes(values: dict[str, Any]) -> VoteMatrix:
+    return VoteMatrix(
+        votes=[VoteOut.model_validate(v) for v in values.get("votes", [])],
+        decisions=[DecisionOut.model_validate(d) for d in values.get("decisions", [])],
+    )
+
+
+def actions(values: dict[str, Any], clock: Clock) -> list[ActionOut]:
+    return [
+        ActionOut(
+            key=a["key"],
+            round=a["round"],
+            candidate=a["candidate"],
+            action=a["action"],
+            service=a["service"],
+            status=a["status"],
+            detail=a["detail"],
+            at=clock.at(a["step"]),
+            rollback=a["rollback"],
+            approved_by=a["approved_by"],
+        )
+        for a in values.get("actions", [])
+    ]
+
+
+def audit(entry: AuditEntry) -> AuditEntryOut:
+    return AuditEntryOut(
+        seq=entry.seq, at=entry.at, actor=entry.actor, kind=entry.kind,
+        incident_id=entry.incident_id, data=entry.data, prev_hash=entry.prev_hash,
+        hash=entry.hash,
+    )  # fmt: skip
+
+
+# -- the incident list ------------------------------------------------------------------------
+
+
+def page(
+    summaries: Sequence[IncidentSummary],
+    *,
+    statuses: set[str],
+    severities: set[str],
+    service: str | None,
+    limit: int,
+    cursor: str | None,
+) -> tuple[list[IncidentSummary], str | None]:
+    """Newest first; ``cursor`` continues after the last incident of the previous page."""
+    after = _decode(cursor) if cursor else None
+    chosen = [
+        s
+        for s in summaries
+        if (not statuses or s.status in statuses)
+        and (not severities or s.severity in severities)
+        and (service is None or service in s.services)
+        and (after is None or (s.opened_at, s.id) < after)
+    ]
+    chosen.sort(key=lambda s: (s.opened_at, s.id), reverse=True)
+    items = chosen[:limit]
+    more = len(chosen) > limit
+    return items, (_encode(items[-1]) if more and items else None)
+
+
+def _encode(summary: IncidentSummary) -> str:
+    blob = json.dumps([summary.opened_at.isoformat(), summary.id]).encode()
+    return base64.urlsafe_b64encode(blob).decode().rstrip("=")
+
+
+def _decode(cursor: str) -> tuple[datetime, str]:
+    try:
+        blob = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+        at, incident_id = json.loads(blob)
+        return datetime.fromisoformat(at), str(incident_id)
+    except (binascii.Error, ValueError, TypeError, UnicodeDecodeError) as exc:
+        raise BadRequestError("cursor", "not a cursor this API gave out") from exc
