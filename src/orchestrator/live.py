@@ -104,9 +104,10 @@ class LiveCommander:
         """Step the estate ``steps`` times now, whatever the wall clock says (for a paused
         estate, ``IC_DEMO_SPEED`` tiny, in tests and walkthroughs); returns the clock's step."""
         with self._lock:
+            self._drain()  # alerts delivered before this call arrived at the current step
             for _ in range(steps):
                 self._step()
-            self._drain()
+                self._drain()
             return self.commander.ctx.clock.step
 
     def health(self) -> Health:
@@ -130,10 +131,11 @@ class LiveCommander:
                 return
             try:
                 with self._lock:
+                    self._drain()
                     if time.monotonic() >= due:
                         due += self.step_wall_s
                         self._step()
-                    self._drain()
+                        self._drain()
             except Exception as exc:  # the worker must outlive one bad step; say what broke
                 log.exception("commander step failed")
                 self._last_error = f"{type(exc).__name__}: {exc}"

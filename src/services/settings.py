@@ -125,6 +125,10 @@ class Settings(BaseSettings):
     sns_confirm: bool = Field(
         default=True, description="confirm SNS subscriptions by fetching their SubscribeURL"
     )
+    tracing: bool = Field(
+        default=True,
+        description="OpenTelemetry spans per request, graph node, agent and AWS call",
+    )
     otlp_endpoint: str | None = Field(
         default=None,
         description="OTLP/HTTP traces endpoint (http://collector:4318/v1/traces); unset: none",

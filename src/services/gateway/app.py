@@ -7,7 +7,9 @@ scenario, ``IC_DEMO_SCENARIO``) and runs the commander on it live. Auth is alway
 
 Injection points are the seams tests and embedders need, each outside the process or global:
 an AWS port already open, a Prometheus registry, an HTTP transport for SNS confirmations, a
-JWKS client, an OpenTelemetry tracer provider.
+JWKS client, an OpenTelemetry tracer provider (``tracing``; by default one that exports to
+``IC_OTLP_ENDPOINT``, or nowhere). With ``IC_TRACING`` on, every request, graph node, agent
+vote and AWS call is a span, and log records carry the trace id.
 """
 
 from __future__ import annotations
@@ -22,15 +24,21 @@ import httpx
 import jwt
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
+from langchain_core.callbacks import BaseCallbackHandler
+from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
+from opentelemetry.sdk.trace import TracerProvider
 from prometheus_client import CollectorRegistry
+from starlette.middleware.authentication import AuthenticationMiddleware
 
 from orchestrator.context import CommanderPolicy
 from orchestrator.live import open_live
+from orchestrator.tracing import graph_callbacks
 from services.audit import AuditTrail
 from services.aws.port import AwsPort, open_aws_port
 from services.gateway import problems
 from services.gateway.alerts import IngestOptions
 from services.gateway.auth import ApiKeyStore, Authenticator, JwtVerifier, Role
+from services.gateway.authn import CredentialBackend, refused
 from services.gateway.deps import Gateway
 from services.gateway.middleware import BodyLimit, HttpMetrics
 from services.gateway.routes import alerts, audit, events, incidents, keys, ops
@@ -39,6 +47,12 @@ from services.gateway.throttle import Throttle
 from services.metrics import CommanderMetrics
 from services.scenario.loader import load_scenario, resolve_scenarios
 from services.settings import Settings
+from services.tracing import (
+    install_log_correlation,
+    instrument_botocore,
+    tracer_provider,
+    uninstrument_botocore,
+)
 
 log = logging.getLogger(__name__)
 
@@ -58,6 +72,7 @@ def create_app(
     http_transport: httpx.AsyncBaseTransport | None = None,
     jwks_client: jwt.PyJWKClient | None = None,
     on_first_key: Callable[[str], None] | None = None,
+    tracing: TracerProvider | None = None,
 ) -> FastAPI:
     """The gateway app. ``on_first_key`` receives the secret of the admin key created when the
     key store is empty (``serve`` prints it); without it, no key is created."""
@@ -69,10 +84,22 @@ def create_app(
         storage=settings.rate_limit_storage,
     )
     verifier = _jwt_verifier(settings, jwks_client)
+    provider: TracerProvider | None = None
+    callbacks: list[BaseCallbackHandler] = []
+    if settings.tracing:
+        provider = tracing or tracer_provider(settings.otlp_endpoint)
+        callbacks = graph_callbacks(provider.get_tracer("incident-commander.graph"))
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         async with AsyncExitStack() as stack:
+            if provider is not None:
+                instrument_botocore(provider)
+                install_log_correlation()
+                install_log_correlation(logging.getLogger("uvicorn"))
+                # The stack unwinds in reverse: the patch comes off, then the provider flushes.
+                stack.callback(provider.shutdown)
+                stack.callback(uninstrument_botocore, provider)
             aws = port if port is not None else stack.enter_context(open_aws_port(settings))
             settings.api_keys_db.parent.mkdir(parents=True, exist_ok=True)
             key_store = stack.enter_context(ApiKeyStore(settings.api_keys_db))
@@ -90,6 +117,7 @@ def create_app(
                     trail=trail,
                     metrics=CommanderMetrics(registry),
                     speed=settings.demo_speed,
+                    callbacks=callbacks,
                     approval_ttl_s=settings.approval_ttl_s,
                     postgres_url=(
                         settings.postgres_url.get_secret_value() if settings.postgres_url else None
@@ -135,8 +163,16 @@ def create_app(
             allow_headers=["Authorization", "X-API-Key", "Content-Type", "Last-Event-ID"],
             max_age=600,
         )
+    app.add_middleware(AuthenticationMiddleware, backend=CredentialBackend(), on_error=refused)
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
     app.add_middleware(HttpMetrics, registry=registry)
+    if provider is not None:
+        FastAPIInstrumentor.instrument_app(
+            app,
+            tracer_provider=provider,
+            excluded_urls="/healthz,/readyz,/metrics",
+            exclude_spans=["receive", "send"],  # else every SSE message would be a span
+        )
     return app
 
 

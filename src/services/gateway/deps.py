@@ -1,27 +1,25 @@
 """What routes depend on, as ``Annotated`` aliases: the running gateway's parts, and the
-authenticated principal for a named route (``Caller("incidents.approve")``).
-
-Authentication order: an address that failed too often lately is refused (429) before its
-credential is read; a failed credential counts against its address; a good one is authorised
-for the route (403 when it lacks the role) and then counts against the principal's budget.
+principal for a named route (``caller("incidents.approve")``): authenticated by
+``services.gateway.authn`` before the body is read, authorised here (403 when it lacks the
+role), then counted against its rate limit.
 """
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Annotated, Any
 
 import httpx
 from fastapi import Depends, Request
 from prometheus_client import CollectorRegistry
-from starlette.concurrency import run_in_threadpool
 
 from orchestrator.live import LiveCommander
 from services.audit import AuditTrail
 from services.errors import UnauthenticatedError
 from services.gateway.alerts import IngestOptions
-from services.gateway.auth import ApiKeyStore, Authenticator, Principal
+from services.gateway.auth import ApiKeyStore, Authenticator, Principal, authorize
+from services.gateway.authn import PrincipalUser
 from services.gateway.telemetry import GatewayMetrics
 from services.gateway.throttle import Throttle
 from services.settings import Settings
@@ -56,27 +54,17 @@ def client_address(request: Request) -> str:
 
 
 def caller(route: str) -> Any:
-    """``principal: Annotated[Principal, caller("incidents.get")]``: the authenticated,
-    authorised principal for the route of that name (``services.gateway.auth.rbac``)."""
+    """``principal: Annotated[Principal, caller("incidents.get")]``: the principal
+    ``authn`` authenticated, authorised for the route of that name
+    (``services.gateway.auth.rbac``) and counted against its rate limit."""
 
-    async def dependency(request: Request, gateway: GatewayDep) -> Principal:
-        address = client_address(request)
-        gateway.throttle.refuse_if_failing(address)
-        try:
-            # JWKS verification may fetch the key set (blocking): off the event loop.
-            principal = await run_in_threadpool(
-                gateway.authenticator.require,
-                route,
-                authorization=request.headers.get("authorization"),
-                api_key=request.headers.get("x-api-key"),
-            )
-        except UnauthenticatedError:
-            gateway.throttle.failed(address)
-            gateway.metrics.auth_failures.inc()
-            raise
-        gateway.throttle.call(principal.subject, ingest=route == "alerts.ingest")
-        request.state.principal = principal
-        return principal
+    def dependency(request: Request, gateway: GatewayDep) -> Principal:
+        user = request.scope.get("user")
+        if not isinstance(user, PrincipalUser):  # a public path: no route there needs a role
+            raise UnauthenticatedError(f"{route} needs a credential")
+        authorize(user.principal, route)
+        gateway.throttle.call(user.principal.subject, ingest=route == "alerts.ingest")
+        return user.principal
 
-    marker: Callable[..., Awaitable[Principal]] = dependency
+    marker: Callable[..., Principal] = dependency
     return Depends(marker)

@@ -41,7 +41,7 @@ log = logging.getLogger(__name__)
 
 
 DESCRIPTIONS: dict[int, str] = {
-    400: "A parameter or the body makes no sense; `fields` says where.",
+    400: "A parameter or the body makes no sense (a body that is not UTF-8 JSON text).",
     401: "No credential, or one that proves nothing (WWW-Authenticate says so).",
     403: "The credential lacks a role this route needs.",
     404: "No such thing.",
@@ -99,10 +99,18 @@ def _validation(request: Request, exc: Exception) -> JSONResponse:
     return problem(422, "invalid_request", detail, fields)
 
 
+def unauthenticated(exc: UnauthenticatedError, *, presented: bool = True) -> JSONResponse:
+    """401 with the RFC 6750 challenge: ``error="invalid_token"`` only when a credential
+    came (a request with none gets the bare challenge)."""
+    challenge = 'Bearer realm="incident-commander"'
+    if presented:
+        challenge += ', error="invalid_token"'
+    return problem(401, "unauthenticated", exc.reason, headers={"WWW-Authenticate": challenge})
+
+
 def _unauthenticated(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, UnauthenticatedError)
-    challenge = 'Bearer realm="incident-commander", error="invalid_token"'
-    return problem(401, "unauthenticated", exc.reason, headers={"WWW-Authenticate": challenge})
+    return unauthenticated(exc)
 
 
 def _simple(status: int, code: str) -> Any:
@@ -117,14 +125,24 @@ def _bad_request(request: Request, exc: Exception) -> JSONResponse:
     return problem(400, "bad_request", str(exc), [{"field": exc.field, "message": str(exc)}])
 
 
+def rate_limited(exc: RateLimitedError) -> JSONResponse:
+    return problem(429, "rate_limited", str(exc), headers={"Retry-After": str(exc.retry_after)})
+
+
 def _rate_limited(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RateLimitedError)
-    return problem(429, "rate_limited", str(exc), headers={"Retry-After": str(exc.retry_after)})
+    return rate_limited(exc)
 
 
 def _http(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, HTTPException)
-    code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
+    codes = {
+        400: "invalid_request",  # FastAPI: a JSON body that is not UTF-8 text
+        404: "not_found",
+        405: "method_not_allowed",
+        413: "payload_too_large",
+    }
+    code = codes.get(exc.status_code, "http_error")
     headers = dict(exc.headers) if exc.headers else None
     return problem(exc.status_code, code, str(exc.detail), headers=headers)
 

@@ -27,6 +27,7 @@ def test_metrics_count_what_happened_and_pass_promtool(tmp_path: Path, aws: AwsP
             == 404
         )
         running.client.get("/v1/incidents", headers={"Authorization": "Bearer ic_bad_key"})
+        assert running.client.get("/v1/incidents", headers=running.auth("viewer")).is_success
         running.gateway.live.advance(20)  # the demo estate's bad deploy: an incident, worked
 
         assert running.client.get("/metrics").status_code == 401

@@ -141,8 +141,14 @@ def get_audit(
 
 @router.get(
     "/{incident_id}/postmortem",
-    response_class=PlainTextResponse,
-    responses={200: {"content": {"text/markdown": {}}}, **_errors(404)},
+    response_model=None,  # the answer is Markdown; errors stay JSON Problems
+    responses={
+        200: {
+            "content": {"text/markdown": {"schema": {"type": "string"}}},
+            "description": "A postmortem draft.",
+        },
+        **_errors(404),
+    },
 )
 def get_postmortem(
     incident_id: str,
@@ -181,7 +187,7 @@ async def acknowledge(
     )
 
 
-@router.post("/{incident_id}/notes", response_model=Changed, responses=_errors(404, 422))
+@router.post("/{incident_id}/notes", response_model=Changed, responses=_errors(400, 404, 422))
 async def add_note(
     incident_id: str,
     body: NoteIn,
@@ -195,7 +201,7 @@ async def add_note(
     )
 
 
-@router.post("/{incident_id}/resolve", response_model=Changed, responses=_errors(404, 422))
+@router.post("/{incident_id}/resolve", response_model=Changed, responses=_errors(400, 404, 422))
 async def resolve(
     incident_id: str,
     body: ResolveIn,
@@ -230,7 +236,9 @@ async def _answer(
     )
 
 
-@router.post("/{incident_id}/approve", response_model=ApprovalOut, responses=_errors(404, 409, 422))
+@router.post(
+    "/{incident_id}/approve", response_model=ApprovalOut, responses=_errors(400, 404, 409, 422)
+)
 async def approve(
     incident_id: str,
     body: ApprovalIn,
@@ -242,7 +250,9 @@ async def approve(
     return await _answer(gateway, incident_id, body, principal, "grant")
 
 
-@router.post("/{incident_id}/reject", response_model=ApprovalOut, responses=_errors(404, 409, 422))
+@router.post(
+    "/{incident_id}/reject", response_model=ApprovalOut, responses=_errors(400, 404, 409, 422)
+)
 async def reject(
     incident_id: str,
     body: ApprovalIn,

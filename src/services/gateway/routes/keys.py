@@ -21,7 +21,7 @@ router = APIRouter(prefix=f"{API_PREFIX}/keys", tags=["keys"])
     "",
     status_code=201,
     response_model=KeyCreated,
-    responses=responses(422, s403="Only admins manage keys."),
+    responses=responses(400, 422, s403="Only admins manage keys."),
 )
 def create_key(
     body: KeyIn, gateway: GatewayDep, principal: Annotated[Principal, caller("keys.create")]

@@ -1,0 +1,91 @@
+"""Authentication as Starlette middleware (``AuthenticationMiddleware`` with our backend), so
+a request is authenticated before anything reads its body: a client without a good credential
+learns nothing about what its body would have done (no 422 before the 401).
+
+Order: an address that failed too often lately is refused (429) before its credential is
+read; a failed credential counts against its address. The principal is ``request.user``;
+authorisation for the route (403) and the principal's rate limit happen in
+``deps.caller``, which knows the route's name.
+
+Every path is protected but the probes and the API documentation (``PUBLIC``).
+"""
+
+from __future__ import annotations
+
+from starlette.authentication import (
+    AuthCredentials,
+    AuthenticationBackend,
+    AuthenticationError,
+    BaseUser,
+)
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import HTTPConnection
+from starlette.responses import Response
+
+from services.errors import RateLimitedError, UnauthenticatedError
+from services.gateway import problems
+from services.gateway.auth import Principal
+
+PUBLIC = frozenset(
+    {"/healthz", "/readyz", "/docs", "/docs/oauth2-redirect", "/redoc", "/openapi.json"}
+)
+"""Paths served without a credential."""
+PUBLIC_PREFIXES = ("/ui/",)
+"""The dashboard's static files: the page signs in itself, in the browser."""
+
+
+class PrincipalUser(BaseUser):
+    def __init__(self, principal: Principal) -> None:
+        self.principal = principal
+
+    @property
+    def is_authenticated(self) -> bool:
+        return True
+
+    @property
+    def display_name(self) -> str:
+        return self.principal.subject
+
+
+class RefusedError(AuthenticationError):
+    """Carries why: a 401 (``presented`` says whether a credential came at all) or a 429."""
+
+    def __init__(self, cause: UnauthenticatedError | RateLimitedError, presented: bool) -> None:
+        super().__init__(str(cause))
+        self.cause = cause
+        self.presented = presented
+
+
+class CredentialBackend(AuthenticationBackend):
+    async def authenticate(self, conn: HTTPConnection) -> tuple[AuthCredentials, BaseUser] | None:
+        path = conn.url.path
+        if path in PUBLIC or path.startswith(PUBLIC_PREFIXES) or path == "/ui":
+            return None
+        gateway = conn.app.state.gateway
+        address = conn.client.host if conn.client else "unknown"
+        authorization = conn.headers.get("authorization")
+        api_key = conn.headers.get("x-api-key")
+        presented = bool(authorization or api_key)
+        try:
+            gateway.throttle.refuse_if_failing(address)
+        except RateLimitedError as exc:
+            raise RefusedError(exc, presented) from exc
+        try:
+            # JWKS verification may fetch the key set (blocking): off the event loop.
+            principal = await run_in_threadpool(
+                gateway.authenticator.authenticate, authorization, api_key
+            )
+        except UnauthenticatedError as exc:
+            gateway.throttle.failed(address)
+            gateway.metrics.auth_failures.inc()
+            raise RefusedError(exc, presented) from exc
+        roles = [role.value for role in principal.roles]
+        return AuthCredentials(roles), PrincipalUser(principal)
+
+
+def refused(conn: HTTPConnection, exc: Exception) -> Response:
+    """``AuthenticationMiddleware``'s ``on_error``: the Problem answer for a refusal."""
+    assert isinstance(exc, RefusedError)
+    if isinstance(exc.cause, RateLimitedError):
+        return problems.rate_limited(exc.cause)
+    return problems.unauthenticated(exc.cause, presented=exc.presented)
