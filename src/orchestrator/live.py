@@ -38,7 +38,7 @@ from orchestrator.journal import Trail
 from orchestrator.ledger import ActionLedger, ChangeLedger
 from orchestrator.runner import catalogue_of
 from services.aws.port import AwsPort
-from services.errors import ConfigurationError
+from services.errors import ConfigurationError, OverloadedError
 from services.metrics import CommanderMetrics
 from services.scenario.loader import LoadedScenario
 from services.simulator.simulation import Simulation
@@ -58,9 +58,15 @@ class Health:
 
 class LiveCommander:
     def __init__(
-        self, commander: Commander, *, world: Simulation | None, step_wall_s: float
+        self,
+        commander: Commander,
+        *,
+        world: Simulation | None,
+        step_wall_s: float,
+        max_queued: int = 100_000,
     ) -> None:
         self.commander = commander
+        self.max_queued = max_queued
         self.world = world
         self.step_wall_s = step_wall_s
         self._lock = threading.RLock()
@@ -89,7 +95,13 @@ class LiveCommander:
     # -- what other threads call ----------------------------------------------------------------
 
     def submit(self, signals: Sequence[Signal]) -> None:
-        """Queue alerts for the worker; returns at once."""
+        """Queue alerts for the worker; returns at once. ``OverloadedError`` (and nothing
+        queued) when the queue would grow past ``max_queued``: memory stays bounded, and the
+        sender, told to retry, keeps the alerts."""
+        if len(self._inbox) + len(signals) > self.max_queued:
+            raise OverloadedError(
+                f"the commander has {len(self._inbox)} alerts queued (limit {self.max_queued})"
+            )
         self._inbox.extend(signals)
         self._wake.set()
 
@@ -169,6 +181,7 @@ def open_live(
     metrics: CommanderMetrics | None,
     speed: float,
     approval_ttl_s: int,
+    max_queued: int = 100_000,
     postgres_url: str | None = None,
     callbacks: Sequence[BaseCallbackHandler] = (),
 ) -> Iterator[LiveCommander]:
@@ -208,7 +221,9 @@ def open_live(
                     approval_ttl_steps=max(1, math.ceil(approval_ttl_s * speed / scenario.step)),
                 )  # fmt: skip
                 commander.recover()
-                live = LiveCommander(commander, world=sim, step_wall_s=scenario.step / speed)
+                live = LiveCommander(
+                    commander, world=sim, step_wall_s=scenario.step / speed, max_queued=max_queued
+                )
                 live.start()
                 try:
                     yield live

@@ -22,7 +22,8 @@ Every error the commander raises on purpose is a ``CommanderError``::
         ├── NotFoundError           no such incident, key or page (404)
         ├── ConflictError           the state moved on: approval answered or expired (409)
         ├── RateLimitedError        too many requests; ``retry_after`` seconds to wait (429)
-        └── UpstreamError           a call the gateway makes for the client failed (502)
+        ├── UpstreamError           a call the gateway makes for the client failed (502)
+        └── OverloadedError         the commander cannot take more now; retry later (503)
 
 Errors crossing an agent boundary are values, not exceptions (see ``ActionResult``); the CLI and
 the gateway translate these classes to exit codes and HTTP statuses, each in one place.
@@ -174,3 +175,12 @@ class RateLimitedError(RequestError):
 class UpstreamError(RequestError):
     """A call the gateway makes on the client's behalf failed, such as confirming an SNS
     subscription (HTTP 502: the sender should try again)."""
+
+
+class OverloadedError(RequestError):
+    """The commander's queue of alerts is full: nothing was taken, send again later (HTTP 503,
+    ``Retry-After``). Alert sources retry on 5xx, so the delivery is not lost."""
+
+    def __init__(self, message: str, retry_after: int = 5) -> None:
+        self.retry_after = max(1, retry_after)
+        super().__init__(message)

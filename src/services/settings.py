@@ -119,6 +119,9 @@ class Settings(BaseSettings):
         default_factory=list,
         description="origins allowed to call the API from a browser (none: same origin only)",
     )
+    ingest_queue_max: int = Field(
+        default=100_000, ge=1, description="alerts queued for the commander before ingest is 503"
+    )
     approval_ttl_s: int = Field(
         default=900, ge=30, description="seconds an approval request stays open, then expires"
     )

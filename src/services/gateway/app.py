@@ -19,6 +19,7 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import AsyncExitStack, asynccontextmanager
 from datetime import timedelta
 from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
 
 import httpx
 import jwt
@@ -29,6 +30,7 @@ from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
 from opentelemetry.sdk.trace import TracerProvider
 from prometheus_client import CollectorRegistry
 from starlette.middleware.authentication import AuthenticationMiddleware
+from starlette.staticfiles import StaticFiles
 
 from orchestrator.context import CommanderPolicy
 from orchestrator.live import open_live
@@ -119,6 +121,7 @@ def create_app(
                     speed=settings.demo_speed,
                     callbacks=callbacks,
                     approval_ttl_s=settings.approval_ttl_s,
+                    max_queued=settings.ingest_queue_max,
                     postgres_url=(
                         settings.postgres_url.get_secret_value() if settings.postgres_url else None
                     ),
@@ -155,6 +158,9 @@ def create_app(
     problems.install(app)
     for module in (alerts, incidents, events, audit, keys, ops):
         app.include_router(module.router)
+    dashboard = dashboard_dir()
+    if dashboard is not None:
+        app.mount("/ui", StaticFiles(directory=dashboard, html=True), name="dashboard")
     if settings.cors_origins:
         app.add_middleware(
             CORSMiddleware,
@@ -174,6 +180,14 @@ def create_app(
             exclude_spans=["receive", "send"],  # else every SSE message would be a span
         )
     return app
+
+
+def dashboard_dir() -> Path | None:
+    """The dashboard's static files: inside the installed package (wheels ship them there),
+    else the source checkout's ``dashboard/``; None when neither is there."""
+    packaged = Path(__file__).resolve().parent / "dashboard"
+    checkout = Path(__file__).resolve().parents[3] / "dashboard"
+    return next((d for d in (packaged, checkout) if (d / "index.html").is_file()), None)
 
 
 def _jwt_verifier(settings: Settings, client: jwt.PyJWKClient | None) -> JwtVerifier | None:

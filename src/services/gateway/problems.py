@@ -10,6 +10,7 @@
     ConflictError           409
     RateLimitedError        429 with Retry-After
     UpstreamError           502
+    OverloadedError         503 with Retry-After
     HTTPException           its own status (unknown route 404, wrong method 405)
     anything else           500 "internal_error", logged with its trace; never expected
 """
@@ -31,6 +32,7 @@ from services.errors import (
     ForbiddenError,
     IngestError,
     NotFoundError,
+    OverloadedError,
     RateLimitedError,
     UnauthenticatedError,
     UnknownSourceError,
@@ -51,6 +53,7 @@ DESCRIPTIONS: dict[int, str] = {
     422: "The request breaks the schema; `fields` says where.",
     429: "Over the rate limit; see Retry-After.",
     502: "A call made on the client's behalf failed; try again.",
+    503: "The commander's alert queue is full: nothing was taken; retry after Retry-After.",
 }
 
 
@@ -134,6 +137,11 @@ def _rate_limited(request: Request, exc: Exception) -> JSONResponse:
     return rate_limited(exc)
 
 
+def _overloaded(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, OverloadedError)
+    return problem(503, "overloaded", str(exc), headers={"Retry-After": str(exc.retry_after)})
+
+
 def _http(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, HTTPException)
     codes = {
@@ -162,5 +170,6 @@ def install(app: FastAPI) -> None:
     app.add_exception_handler(ConflictError, _simple(409, "conflict"))
     app.add_exception_handler(RateLimitedError, _rate_limited)
     app.add_exception_handler(UpstreamError, _simple(502, "upstream_failed"))
+    app.add_exception_handler(OverloadedError, _overloaded)
     app.add_exception_handler(HTTPException, _http)
     app.add_exception_handler(Exception, _unexpected)

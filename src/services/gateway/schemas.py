@@ -135,6 +135,33 @@ class ActionOut(_Out):
     approved_by: str | None
 
 
+class Point(_Out):
+    at: datetime
+    value: float
+
+
+class MetricSeries(_Out):
+    service: str
+    metric: str = Field(examples=["errors"])
+    baseline: float
+    onset_at: datetime | None = Field(description="Where detection dates the anomaly's start.")
+    points: list[Point]
+
+
+class Mark(_Out):
+    at: datetime
+    kind: Literal["confirmed", "action"]
+    label: str
+
+
+class IncidentSeries(_Out):
+    """The metrics that made the incident, as charts: each anomalous metric's recent values,
+    its baseline and onset, and marks for confirmation and every action."""
+
+    metrics: list[MetricSeries]
+    marks: list[Mark]
+
+
 class AuditEntryOut(_Out):
     seq: int
     at: datetime

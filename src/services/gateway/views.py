@@ -20,6 +20,10 @@ from services.gateway.schemas import (
     DecisionOut,
     IncidentDetail,
     IncidentOut,
+    IncidentSeries,
+    Mark,
+    MetricSeries,
+    Point,
     TimelineEntry,
     VoteMatrix,
     VoteOut,
@@ -135,6 +139,37 @@ def actions(values: dict[str, Any], clock: Clock) -> list[ActionOut]:
         )
         for a in values.get("actions", [])
     ]
+
+
+def series(
+    values: dict[str, Any], got: dict[str, dict[str, list[float]]], clock: Clock
+) -> IncidentSeries:
+    """Charts of the incident's anomalous metrics. ``got`` holds one value per step ending at
+    the clock's step (as ``orchestrator.evidence.series`` reads them), so values are dated
+    from the end."""
+    metrics = []
+    for anomaly in values.get("anomalies", []):
+        recent = got.get(anomaly["service"], {}).get(anomaly["metric"], [])
+        last = clock.step - len(recent) + 1
+        onset = anomaly.get("onset_step")
+        metrics.append(
+            MetricSeries(
+                service=anomaly["service"],
+                metric=anomaly["metric"],
+                baseline=float(anomaly["baseline"]),
+                onset_at=None if onset is None else clock.at(onset),
+                points=[Point(at=clock.at(last + i), value=v) for i, v in enumerate(recent)],
+            )
+        )
+    marks = []
+    if values.get("confirmed_step") is not None:
+        marks.append(
+            Mark(at=clock.at(values["confirmed_step"]), kind="confirmed", label="confirmed")
+        )
+    for action in values.get("actions", []):
+        label = f"{action['action']} on {action['service']} ({action['status']})"
+        marks.append(Mark(at=clock.at(action["step"]), kind="action", label=label))
+    return IncidentSeries(metrics=metrics, marks=marks)
 
 
 def audit(entry: AuditEntry) -> AuditEntryOut:

@@ -99,6 +99,12 @@ def test_an_approval_is_single_use_and_the_action_lands(
         "detection", "diagnosis", "remediation", "finops", "security"
     }  # fmt: skip
     assert votes["decisions"][0]["outcome"] == "approval"
+    series = client.get(f"/v1/incidents/{iid}/series", headers=running.auth("viewer")).json()
+    assert {(m["service"], m["metric"]) for m in series["metrics"]} >= {("sessions-db", "latency")}
+    chart = series["metrics"][0]
+    assert chart["points"]
+    assert chart["onset_at"] <= chart["points"][-1]["at"]
+    assert [m["kind"] for m in series["marks"]] == ["confirmed", "action"]
     postmortem = client.get(f"/v1/incidents/{iid}/postmortem", headers=running.auth("viewer"))
     assert postmortem.headers["content-type"].startswith("text/markdown")
     assert "approved by approver" in postmortem.text

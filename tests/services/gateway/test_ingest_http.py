@@ -23,6 +23,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from gatewaykit import PAYLOADS, Running, running_gateway
 from services.aws.port import AwsPort
+from snskit import SUBSCRIBE_URL, TOPIC, sns_envelope
 
 PAGERDUTY_OPENAPI = "pagerduty_events_v2_openapiv3.official.json"
 """PagerDuty's OpenAPI document for Events v2: a schema, not a delivery; not posted."""
@@ -65,11 +66,6 @@ DELIVERIES: dict[str, tuple[str, list[str], int]] = {
     ),
 }  # fmt: skip
 
-SUBSCRIBE_URL = (
-    "https://sns.us-west-2.amazonaws.com/?Action=ConfirmSubscription"
-    "&TopicArn=arn:aws:sns:us-west-2:123456789012:MyTopic&Token=2336412f37fb687f5d51e6e2425"
-)
-TOPIC = "arn:aws:sns:us-west-2:123456789012:MyTopic"
 JSON = {"Content-Type": "application/json"}
 Response = Any
 """What TestClient answers: an httpx2 response under Starlette 1.x, an httpx one before."""
@@ -295,23 +291,6 @@ def test_an_invalid_alert_names_every_bad_field(running: Running) -> None:
 # -- SNS subscriptions -----------------------------------------------------------------------------
 
 
-def _sns(kind: str, **changes: Any) -> dict[str, Any]:
-    """An SNS HTTP(S) delivery, as in AWS's documentation."""
-    body = {
-        "Type": kind,
-        "MessageId": "165545c9-2a5c-472c-8df2-7ff2be2b3b1b",
-        "Token": "2336412f37fb687f5d51e6e2425",
-        "TopicArn": TOPIC,
-        "Message": "You have chosen to subscribe to the topic.",
-        "SubscribeURL": SUBSCRIBE_URL,
-        "Timestamp": "2012-04-26T20:45:04.751Z",
-        "SignatureVersion": "1",
-        "Signature": "EXAMPLEpH+",
-        "SigningCertURL": "https://sns.us-west-2.amazonaws.com/SimpleNotificationService-f3.pem",
-    }
-    return body | changes
-
-
 def _sns_headers(kind: str) -> dict[str, str]:
     return {"Content-Type": "text/plain; charset=UTF-8", "x-amz-sns-message-type": kind}
 
@@ -321,7 +300,7 @@ def test_a_subscription_confirmation_is_confirmed_by_fetching_its_url(
 ) -> None:
     since = running.gateway.trail.last_seq()
     kind = "SubscriptionConfirmation"
-    response = _deliver(running, "cloudwatch", _sns(kind), _sns_headers(kind))
+    response = _deliver(running, "cloudwatch", sns_envelope(kind), _sns_headers(kind))
     assert response.status_code == 202, response.text
     assert response.json() == {
         "kind": "sns-subscription", "message_type": kind, "topic_arn": TOPIC, "confirmed": True,
@@ -336,7 +315,7 @@ def test_a_subscription_that_cannot_be_confirmed_is_a_502(
 ) -> None:
     sns.status = 500
     kind = "SubscriptionConfirmation"
-    response = _deliver(running, "guardduty", _sns(kind), _sns_headers(kind))
+    response = _deliver(running, "guardduty", sns_envelope(kind), _sns_headers(kind))
     assert response.status_code == 502, response.text
     assert response.json()["error"] == "upstream_failed"
     assert TOPIC in response.json()["detail"]
@@ -347,7 +326,7 @@ def test_an_unsubscribe_confirmation_is_recorded_not_fetched(
     running: Running, sns: SnsEndpoint
 ) -> None:
     kind = "UnsubscribeConfirmation"
-    response = _deliver(running, "cloudwatch", _sns(kind), _sns_headers(kind))
+    response = _deliver(running, "cloudwatch", sns_envelope(kind), _sns_headers(kind))
     assert response.status_code == 202, response.text
     assert response.json()["confirmed"] is False
     assert response.json()["message_type"] == kind
@@ -358,7 +337,7 @@ def test_a_subscribe_url_that_is_not_sns_is_never_fetched(
     running: Running, sns: SnsEndpoint
 ) -> None:
     kind = "SubscriptionConfirmation"
-    body = _sns(kind, SubscribeURL="http://169.254.169.254/latest/meta-data/")
+    body = sns_envelope(kind, SubscribeURL="http://169.254.169.254/latest/meta-data/")
     response = _deliver(running, "cloudwatch", body, _sns_headers(kind))
     assert response.status_code == 400
     assert response.json()["fields"][0]["field"] == "SubscribeURL"
@@ -393,3 +372,20 @@ def test_deliveries_are_counted_in_the_metrics(running: Running) -> None:
     assert _sample(running, "ic_ingest_deliveries_total", **rejected) == refused + 1
     after = _sample(running, "ic_ingest_alerts_total", source="alertmanager", status="firing")
     assert after == firing + 1
+
+
+def test_a_full_queue_refuses_the_delivery_whole_with_503_and_retry_after(
+    running: Running,
+) -> None:
+    live = running.gateway.live
+    body = PAYLOADS / "alertmanager_webhook_v4_firing.DERIVED-from-official-schema.json"
+    live.max_queued = 1  # the delivery carries two alerts
+    try:
+        refused = _deliver(running, "alertmanager", body.read_bytes())
+    finally:
+        live.max_queued = 100_000
+    assert refused.status_code == 503
+    assert refused.json()["error"] == "overloaded"
+    assert int(refused.headers["Retry-After"]) >= 1
+    assert live.health().queued == 0  # nothing half-taken: the sender retries it all
+    assert _deliver(running, "alertmanager", body.read_bytes()).status_code == 202

@@ -18,6 +18,7 @@ EXPECTED: dict[str, set[str]] = {
     "incidents.decisions": {V, R, P, A},
     "incidents.actions": {V, R, P, A},
     "incidents.postmortem": {V, R, P, A},
+    "incidents.series": {V, R, P, A},
     "incidents.ack": {R, P, A},
     "incidents.resolve": {R, P, A},
     "incidents.note": {R, P, A},

@@ -66,6 +66,9 @@ ROUTES: dict[tuple[str, str], Row] = {
         "incidents.actions", _incident("/actions"), 404
     ),
     ("GET", "/v1/incidents/{incident_id}/audit"): Row("audit.read", _incident("/audit"), 404),
+    ("GET", "/v1/incidents/{incident_id}/series"): Row(
+        "incidents.series", _incident("/series"), 404
+    ),
     ("GET", "/v1/incidents/{incident_id}/postmortem"): Row(
         "incidents.postmortem", _incident("/postmortem"), 404
     ),

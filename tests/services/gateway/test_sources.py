@@ -34,6 +34,7 @@ from services.gateway.alerts import (
 )
 from services.gateway.ingest import parse
 from services.gateway.sources import generic
+from snskit import SUBSCRIBE_URL, sns_envelope
 
 FIXTURE_FOLDERS = ("shared/fixtures/payloads", "tests/fixtures/payloads")
 """Where the payload files live, relative to this file's ancestors (the repo, or its workspace)."""
@@ -283,28 +284,6 @@ def test_an_event_without_resources_gets_the_alarm_arn_built_from_its_fields() -
 
 # -- SNS -------------------------------------------------------------------------------------------
 
-SUBSCRIBE_URL = (
-    "https://sns.us-west-2.amazonaws.com/?Action=ConfirmSubscription"
-    "&TopicArn=arn:aws:sns:us-west-2:123456789012:MyTopic&Token=2336412f37fb687f5d51e6e2425"
-)
-
-
-def _sns(kind: str, **changes: Any) -> dict[str, Any]:
-    """An SNS HTTP(S) delivery, as in AWS's documentation."""
-    body = {
-        "Type": kind,
-        "MessageId": "165545c9-2a5c-472c-8df2-7ff2be2b3b1b",
-        "Token": "2336412f37fb687f5d51e6e2425",
-        "TopicArn": "arn:aws:sns:us-west-2:123456789012:MyTopic",
-        "Message": "You have chosen to subscribe to the topic.",
-        "SubscribeURL": SUBSCRIBE_URL,
-        "Timestamp": "2012-04-26T20:45:04.751Z",
-        "SignatureVersion": "1",
-        "Signature": "EXAMPLEpH+",
-        "SigningCertURL": "https://sns.us-west-2.amazonaws.com/SimpleNotificationService-f3.pem",
-    }
-    return body | changes
-
 
 SNS_HEADERS = {"content-type": "text/plain; charset=UTF-8"}
 
@@ -312,7 +291,7 @@ SNS_HEADERS = {"content-type": "text/plain; charset=UTF-8"}
 @pytest.mark.parametrize("kind", ["SubscriptionConfirmation", "UnsubscribeConfirmation"])
 def test_an_sns_subscription_handshake_is_its_own_result(kind: str) -> None:
     headers = SNS_HEADERS | {"x-amz-sns-message-type": kind}
-    result = _parse("cloudwatch", _sns(kind), headers)
+    result = _parse("cloudwatch", sns_envelope(kind), headers)
     assert result == SnsSubscription(
         source=AlertSource.CLOUDWATCH,
         message_type=kind,  # type: ignore[arg-type]
@@ -330,19 +309,21 @@ def test_an_sns_subscription_handshake_is_its_own_result(kind: str) -> None:
      "https://user@sns.us-west-2.amazonaws.com/"],
 )  # fmt: skip
 def test_a_subscribe_url_that_is_not_sns_is_refused(url: str) -> None:
-    error = _error("cloudwatch", _sns("SubscriptionConfirmation", SubscribeURL=url), SNS_HEADERS)
+    error = _error(
+        "cloudwatch", sns_envelope("SubscriptionConfirmation", SubscribeURL=url), SNS_HEADERS
+    )
     assert error.field == "SubscribeURL"
 
 
 def test_the_sns_message_type_header_must_agree_with_the_body() -> None:
     headers = SNS_HEADERS | {"X-Amz-Sns-Message-Type": "Notification"}
-    error = _error("cloudwatch", _sns("SubscriptionConfirmation"), headers)
+    error = _error("cloudwatch", sns_envelope("SubscriptionConfirmation"), headers)
     assert error.field == "headers.x-amz-sns-message-type"
 
 
 def test_an_sns_notification_over_http_carries_the_alarm() -> None:
     lambda_record = _load(CW_SNS)["Records"][0]["Sns"]
-    body = _sns("Notification", Message=lambda_record["Message"], Subject="ALARM")
+    body = sns_envelope("Notification", Message=lambda_record["Message"], Subject="ALARM")
     result = _parse("cloudwatch", body, SNS_HEADERS)
     assert isinstance(result, AlertBatch)
     assert [a.fingerprint for a in result.alerts] == [SNS_ALARM[0]]
@@ -350,7 +331,7 @@ def test_an_sns_notification_over_http_carries_the_alarm() -> None:
 
 def test_a_guardduty_event_published_to_sns_is_read() -> None:
     event = _load("aws_guardduty_finding_eventbridge.DERIVED.json")
-    (alert,) = _alerts("guardduty", _sns("Notification", Message=json.dumps(event)))
+    (alert,) = _alerts("guardduty", sns_envelope("Notification", Message=json.dumps(event)))
     assert alert.fingerprint == GD_ID
 
 

@@ -64,6 +64,7 @@ ROUTE_ROLES: Mapping[str, frozenset[Role]] = MappingProxyType(
         "incidents.decisions": _READ,
         "incidents.actions": _READ,
         "incidents.postmortem": _READ,
+        "incidents.series": _READ,
         "incidents.ack": _RESPOND,
         "incidents.resolve": _RESPOND,
         "incidents.note": _RESPOND,

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Path, Request
 
 from orchestrator.intake import Signal
 from services.audit import AuditRecord
-from services.errors import UpstreamError
+from services.errors import OverloadedError, UpstreamError
 from services.gateway.alerts import Alert, AlertSource, AlertStatus, SnsSubscription
 from services.gateway.auth import Principal
 from services.gateway.deps import Gateway, GatewayDep, caller
@@ -21,7 +21,7 @@ from services.gateway.schemas import AlertsAccepted, SkippedOut, SubscriptionHan
 router = APIRouter(prefix=API_PREFIX, tags=["alerts"])
 
 _ERRORS = responses(
-    400, 404, 413, 415, 502,
+    400, 404, 413, 415, 502, 503,
     s403="The credential lacks the ingest role.",
     s404="No such alert source.",
     s415="The body is not JSON (SNS may send text/plain to cloudwatch and guardduty).",
@@ -85,7 +85,11 @@ async def deliver(
     if isinstance(result, SnsSubscription):
         gateway.metrics.deliveries.labels(result.source.value, "subscription").inc()
         return await _subscription(gateway, result)
-    gateway.live.submit([to_signal(alert) for alert in result.alerts])
+    try:
+        gateway.live.submit([to_signal(alert) for alert in result.alerts])
+    except OverloadedError:
+        gateway.metrics.deliveries.labels(result.source.value, "overloaded").inc()
+        raise
     gateway.metrics.deliveries.labels(result.source.value, "accepted").inc()
     for alert in result.alerts:
         gateway.metrics.alerts.labels(alert.source.value, alert.status.value).inc()

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Query
 from fastapi.responses import PlainTextResponse
 from starlette.concurrency import run_in_threadpool
 
-from orchestrator import postmortem
+from orchestrator import evidence, postmortem
 from orchestrator.commander import Commander, IncidentNotFoundError, NotAwaitingApprovalError
 from orchestrator.summary import IncidentSummary
 from services.errors import ConflictError, NotFoundError
@@ -27,6 +27,7 @@ from services.gateway.schemas import (
     DecisionOut,
     IncidentDetail,
     IncidentPage,
+    IncidentSeries,
     NoteIn,
     ResolveIn,
     TimelineEntry,
@@ -126,6 +127,25 @@ def get_actions(
     """Actions executed on AWS, with their result and rollback."""
     _summary(gateway, incident_id)
     return views.actions(_values(gateway, incident_id), gateway.live.commander.ctx.clock)
+
+
+@router.get("/{incident_id}/series", response_model=IncidentSeries, responses=_errors(404))
+async def get_series(
+    incident_id: str,
+    gateway: GatewayDep,
+    principal: Annotated[Principal, caller("incidents.series")],
+) -> IncidentSeries:
+    """The anomalous metrics as charts, with the anomaly's onset and the actions marked."""
+    _summary(gateway, incident_id)
+    values = _values(gateway, incident_id)
+    services = {a["service"] for a in values.get("anomalies", [])}
+
+    def read(commander: Commander) -> IncidentSeries:  # the series cache is the worker's
+        got = evidence.series(commander.ctx, services) if services else {}
+        return views.series(values, got, commander.ctx.clock)
+
+    result: IncidentSeries = await _on_commander(gateway, read)
+    return result
 
 
 @router.get("/{incident_id}/audit", response_model=list[AuditEntryOut], responses=_errors(404))
