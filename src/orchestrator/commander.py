@@ -129,6 +129,8 @@ class Commander:
                 target.resolved_alerts.discard(alert["fingerprint"])
                 target.last_alert_step = alert["step"]
                 self._journal([journal.attached(target.id, alert)])
+        if metrics is not None and self.alerts_in:
+            metrics.noise_reduction.set(self.alerts_deduplicated / self.alerts_in)
         return opened
 
     def normalise(self, event: dict[str, Any]) -> Alert | None:

@@ -4,6 +4,7 @@ stderr here, in one place; ``--check`` failures are exit code 1."""
 from __future__ import annotations
 
 import json
+import logging
 import sys
 from dataclasses import asdict
 from pathlib import Path
@@ -417,6 +418,7 @@ def serve(
     import uvicorn
 
     from services.gateway.app import create_app
+    from services.tracing import install_log_correlation
 
     settings = get_settings()
     given = {"host": host, "port": port, "demo_scenario": scenario, "demo_speed": speed}
@@ -432,6 +434,11 @@ def serve(
             "`incident-commander keys create NAME --role ROLE`.\n"
         )
 
+    logging.basicConfig(
+        level=logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s trace=%(trace_id)s span=%(span_id)s %(message)s",
+    )
+    install_log_correlation()  # before any record reaches the format above
     application = create_app(settings, on_first_key=show_first_key)
     _err(
         f"incident commander on http://{settings.host}:{settings.port} "

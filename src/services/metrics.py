@@ -31,6 +31,12 @@ class CommanderMetrics:
         self.incidents_opened = Counter(
             "ic_incidents_opened", "Incidents opened.", registry=registry
         )
+        self.noise_reduction = Gauge(
+            "ic_alert_noise_reduction_ratio",
+            "1 - incidents opened / alerts received since start: the share of alerts that "
+            "joined an incident instead of paging anew.",
+            registry=registry,
+        )
         self.incidents_closed = Counter(
             "ic_incidents_closed",
             "Incidents finished, by outcome (resolved, escalated, noise, closed).",

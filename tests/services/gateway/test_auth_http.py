@@ -8,6 +8,7 @@ A third gateway has small budgets, for the rate limits.
 
 from __future__ import annotations
 
+import base64
 import json
 import time
 from collections.abc import Callable, Iterator
@@ -272,7 +273,7 @@ def test_a_revoked_key_is_refused_from_the_next_request(hs: Running) -> None:
     [
         ({"X-API-Key": "ic_nothex_tooshort"}, "malformed API key"),
         ({"Authorization": "Bearer ic_0123456789abcdef_short"}, "malformed API key"),
-        ({"Authorization": "Basic YWRtaW46YWRtaW4="}, "must read 'Bearer <token>'"),
+        ({"Authorization": "Basic YWRtaW46YWRtaW4="}, "malformed API key"),  # admin:admin
         ({"Authorization": "Bearer"}, "must read 'Bearer <token>'"),
         ({"X-API-Key": f"ic_{'0' * 16}_{'A' * 43}"}, "unknown or wrong API key"),
     ],
@@ -410,3 +411,25 @@ def test_a_principal_over_its_budget_is_refused_with_retry_after(throttled: Runn
     assert throttled.client.get("/v1/audit", headers=viewer).status_code == 429  # every route
     others = throttled.client.get("/v1/incidents", headers=throttled.auth("admin"))
     assert others.status_code == 200  # the budget is the principal's
+
+
+def test_an_api_key_as_the_basic_password_is_accepted_for_senders_that_only_have_a_url(
+    hs: Running,
+) -> None:
+    # An SNS subscription to https://sns:<key>@gateway/v1/alerts/cloudwatch sends this.
+    basic = base64.b64encode(f"sns:{hs.keys['ingest']}".encode()).decode()
+    body = {"title": "disk full", "severity": "high", "status": "firing", "service": "checkout"}
+    ok = hs.client.post(
+        "/v1/alerts/generic", json=body, headers={"Authorization": f"Basic {basic}"}
+    )
+    assert ok.status_code == 202
+    wrong = base64.b64encode(b"sns:ic_0000000000000000_nope").decode()
+    refused = hs.client.post(
+        "/v1/alerts/generic", json=body, headers={"Authorization": f"Basic {wrong}"}
+    )
+    assert refused.status_code == 401
+    garbled = hs.client.post(
+        "/v1/alerts/generic", json=body, headers={"Authorization": "Basic %%%"}
+    )
+    assert garbled.status_code == 401
+    assert "Basic" in garbled.json()["detail"]

@@ -257,7 +257,7 @@ def test_authenticator_takes_a_key_from_either_header(store: ApiKeyStore) -> Non
     [
         (None, None, "no credential"),
         ("", "", "no credential"),
-        ("Basic dXNlcjpwYXNz", None, "must read 'Bearer <token>'"),
+        ("Basic dXNlcjpwYXNz", None, "malformed API key"),  # user:pass
         ("Bearer", None, "must read 'Bearer <token>'"),
         ("Bearer eyJhbGciOiJIUzI1NiJ9.e30.x", None, "JWT bearer tokens are not accepted"),
     ],

@@ -15,6 +15,8 @@ credential headers and picks the right one, so a FastAPI dependency is one line:
 
 from __future__ import annotations
 
+import base64
+import binascii
 from dataclasses import dataclass
 
 from services.errors import UnauthenticatedError
@@ -38,7 +40,9 @@ _KEY_PREFIX = "ic_"
 
 @dataclass(frozen=True, slots=True)
 class Authenticator:
-    """Accepts an API key (``X-API-Key: ic_...`` or ``Authorization: Bearer ic_...``) or, when a
+    """Accepts an API key (``X-API-Key: ic_...``, ``Authorization: Bearer ic_...``, or HTTP
+    Basic with the key as the password, for senders that can only put credentials in a URL,
+    such as an SNS subscription ``https://sns:ic_...@host/v1/alerts/cloudwatch``) or, when a
     ``jwt`` verifier is configured, ``Authorization: Bearer <JWT>``. Exactly one credential."""
 
     keys: ApiKeyStore
@@ -56,8 +60,13 @@ class Authenticator:
             )
         scheme, _, credential = authorization.strip().partition(" ")
         credential = credential.strip()
+        if scheme.lower() == "basic" and credential:
+            return self.keys.verify(_basic_password(credential))
         if scheme.lower() != "bearer" or not credential:
-            raise UnauthenticatedError("the Authorization header must read 'Bearer <token>'")
+            raise UnauthenticatedError(
+                "the Authorization header must read 'Bearer <token>' (or Basic with an API key "
+                "as the password)"
+            )
         if credential.startswith(_KEY_PREFIX):
             return self.keys.verify(credential)
         if self.jwt is None:
@@ -71,3 +80,17 @@ class Authenticator:
         principal = self.authenticate(authorization, api_key)
         authorize(principal, route)
         return principal
+
+
+def _basic_password(credential: str) -> str:
+    """The password of an HTTP Basic credential (the user name is ignored)."""
+    try:
+        decoded = base64.b64decode(credential, validate=True).decode("utf-8")
+    except (binascii.Error, UnicodeDecodeError):
+        raise UnauthenticatedError(
+            "malformed Basic credential (expected base64 of user:key)"
+        ) from None
+    _, sep, password = decoded.partition(":")
+    if not sep or not password:
+        raise UnauthenticatedError("the Basic credential's password must be an API key")
+    return password

@@ -1,0 +1,148 @@
+// One incident: its approval (if one is pending), charts, hypotheses, votes, actions,
+// timeline and audit trail.
+
+import { api, ApiError } from "./api.js";
+import { metricChart } from "./charts.js";
+import { badge, duration, h, label, section, when } from "./dom.js";
+
+export async function fetchIncident(id) {
+  const base = `/v1/incidents/${encodeURIComponent(id)}`;
+  const [detail, timeline, votes, actions, audit, series] = await Promise.all(
+    ["", "/timeline", "/votes", "/actions", "/audit", "/series"].map((part) => api(base + part)));
+  return { detail, timeline, votes, actions, audit, series };
+}
+
+const short = (candidate) => candidate?.split(":").slice(0, 2).join(" on ") ?? "—";
+
+function header(d) {
+  return h("header", { class: "incident-head" },
+    h("p", {}, h("a", { href: "#/incidents" }, "← All incidents")),
+    h("h2", { tabindex: "-1" }, d.title),
+    h("dl", { class: "facts" },
+      h("dt", {}, "Id"), h("dd", {}, d.id),
+      h("dt", {}, "Status"), h("dd", { id: "incident-status" }, badge("status", d.status)),
+      h("dt", {}, "Severity"), h("dd", {}, badge("sev", d.severity)),
+      h("dt", {}, "Services"), h("dd", {}, d.services.join(", ") || "—"),
+      h("dt", {}, "Opened"), h("dd", {}, when(d.opened_at)),
+      h("dt", {}, "MTTD / MTTR"), h("dd", {}, `${duration(d.time_to_detect_s)} / ${duration(d.time_to_resolve_s)}`),
+      h("dt", {}, "Acknowledged by"), h("dd", {}, d.acknowledged_by ?? "nobody yet"),
+      h("dt", {}, "Round"), h("dd", {}, d.round ?? "—")));
+}
+
+function approval(d, onAnswer) {
+  const p = d.pending_approval;
+  if (!p) return null;
+  const c = p.candidate;
+  return h("section", { class: "panel approval", "aria-labelledby": "s-approval" },
+    h("h3", { id: "s-approval" }, "Waiting for your approval"),
+    h("p", {}, h("strong", {}, `${c.action} on ${c.service}`), ` — ${c.expected_effect ?? ""}`),
+    h("p", { class: "muted" },
+      `Why a person: ${p.rule}. Risk ${c.risk}; ${c.reversible ? "reversible" : "not reversible"}` +
+      `${c.destructive ? ", destructive" : ""}. Asked ${when(p.asked_at)}, expires ${when(p.expires_at)}.`),
+    h("div", { class: "buttons" },
+      h("button", { type: "button", class: "primary", id: "approve", onclick: () => onAnswer("approve", d) }, "Approve…"),
+      h("button", { type: "button", id: "reject", onclick: () => onAnswer("reject", d) }, "Reject…")));
+}
+
+function charts(series) {
+  if (!series.metrics.length) return section("Anomalous metrics", h("p", { class: "empty" }, "No anomaly measured yet."));
+  return section("Anomalous metrics",
+    h("p", { class: "muted" }, "Red: the metric; grey dashes: its baseline; dashed amber: onset; purple: confirmed; green: actions."),
+    h("div", { class: "charts" }, series.metrics.map((m) => metricChart(m, series.marks))));
+}
+
+function hypotheses(list) {
+  const ranked = [...list].sort((a, b) => b.confidence - a.confidence);
+  return section("Hypotheses",
+    ranked.length
+      ? h("ol", { class: "hypotheses" }, ranked.map((x) =>
+          h("li", {},
+            h("div", { class: "hyp" },
+              h("strong", {}, `${x.fault} on ${x.service}`),
+              h("meter", { min: "0", max: "1", value: String(x.confidence), "aria-label": "confidence" }),
+              h("span", { class: "num" }, `${Math.round(x.confidence * 100)}%`)),
+            h("ul", { class: "evidence" }, [...new Set(x.evidence)].map((e) => h("li", {}, e))))))
+      : h("p", { class: "empty" }, "No diagnosis yet."));
+}
+
+function votes({ votes: all, decisions }) {
+  if (!decisions.length) return section("Votes", h("p", { class: "empty" }, "No vote yet."));
+  const byCell = new Map(all.map((v) => [`${v.candidate}|${v.agent}`, v])); // the latest round's
+  const rounds = [...decisions].reverse().map((d) => {
+    const candidates = Object.keys(d.matrix).sort((a, b) => (d.scores[b] ?? 0) - (d.scores[a] ?? 0));
+    const agents = [...new Set(candidates.flatMap((c) => Object.keys(d.matrix[c])))];
+    return h("div", { class: "round" },
+      h("p", {}, h("strong", {}, `Round ${d.round}: ${d.outcome}`), d.candidate ? ` — ${short(d.candidate)}` : "",
+        h("br"), h("span", { class: "rule" }, `Rule: ${d.rule}`)),
+      h("table", { class: "matrix" },
+        h("caption", { class: "muted" }, "Each agent's stance and confidence; hover or focus a cell for its rationale."),
+        h("thead", {}, h("tr", {}, h("th", { scope: "col" }, "Candidate action"),
+          agents.map((a) => h("th", { scope: "col", class: "agent" }, a)), h("th", { scope: "col" }, "Score"))),
+        h("tbody", {}, candidates.map((c) =>
+          h("tr", { class: c === d.candidate ? "chosen" : null },
+            h("th", { scope: "row" }, short(c)),
+            agents.map((a) => {
+              const stance = d.matrix[c][a] ?? "—";
+              const vote = byCell.get(`${c}|${a}`);
+              const tip = vote ? `${vote.rationale}${vote.evidence.length ? `\n${vote.evidence.join("\n")}` : ""}` : null;
+              const kind = vote?.veto ? "veto" : stance.split(" ")[0];
+              return h("td", { class: `stance stance-${kind}`, title: tip, tabindex: tip ? "0" : null }, vote?.veto ? `veto ${stance}` : stance);
+            }),
+            h("td", { class: "num" }, (d.scores[c] ?? 0).toFixed(2)))))));
+  });
+  return section("Votes", rounds);
+}
+
+function actions(list) {
+  return section("Actions",
+    list.length
+      ? h("table", { class: "actions" },
+          h("thead", {}, h("tr", {}, ["Action", "Service", "Result", "Detail", "At", "Approved by", "Rollback"].map((c) => h("th", { scope: "col" }, c)))),
+          h("tbody", {}, list.map((a) =>
+            h("tr", { "data-action": a.action },
+              h("td", {}, a.action), h("td", {}, a.service), h("td", {}, badge("result", a.status)),
+              h("td", {}, a.detail), h("td", {}, when(a.at)), h("td", {}, a.approved_by ?? "—"),
+              h("td", {}, a.rollback ? (a.rollback.action ?? JSON.stringify(a.rollback)) : "—")))))
+      : h("p", { class: "empty" }, "No action taken yet."));
+}
+
+function timeline(list) {
+  return section("Timeline",
+    h("ol", { class: "timeline" }, list.map((t) =>
+      h("li", { class: t.kind === "graph" ? null : "person" },
+        h("time", { datetime: t.at }, when(t.at).slice(11)), h("span", { class: "actor" }, t.actor), h("span", {}, t.text)))));
+}
+
+function audit(list) {
+  return section("Audit trail",
+    h("details", { id: "audit-details" },
+      h("summary", {}, `${list.length} entries, hash-chained`),
+      h("table", { class: "audit" },
+        h("thead", {}, h("tr", {}, ["#", "Recorded", "Actor", "Kind", "Data", "Hash"].map((c) => h("th", { scope: "col" }, c)))),
+        h("tbody", {}, list.map((e) =>
+          h("tr", {},
+            h("td", { class: "num" }, e.seq), h("td", {}, when(e.at)), h("td", {}, e.actor), h("td", {}, label(e.kind)),
+            h("td", { class: "data" }, h("code", {}, JSON.stringify(e.data).slice(0, 160))),
+            h("td", {}, h("code", { title: e.hash }, e.hash.slice(0, 10)))))))));
+}
+
+export function renderIncident(root, got, onAnswer) {
+  const d = got.detail;
+  root.replaceChildren(
+    header(d),
+    approval(d, onAnswer),
+    h("div", { class: "columns" }, hypotheses(d.hypotheses), actions(got.actions)),
+    votes(got.votes),
+    charts(got.series),
+    timeline(got.timeline),
+    audit(got.audit));
+}
+
+/** What an answer's failure means to the person who gave it. */
+export function explain(error, verb) {
+  if (!(error instanceof ApiError)) return `Could not ${verb}: ${error.message}`;
+  if (error.status === 403) return `Your key cannot ${verb}: ${error.problem.detail}`;
+  if (error.status === 409)
+    return `Not ${verb === "approve" ? "approved" : "rejected"}: someone else answered first, or the request expired (${error.problem.detail}).`;
+  return `Could not ${verb} (${error.status}): ${error.problem.detail}`;
+}

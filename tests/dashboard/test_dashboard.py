@@ -1,0 +1,248 @@
+"""The dashboard (``dashboard/``, served at ``/ui/``) in a real browser against a real gateway:
+an approver watches an incident arrive live and approves its failover through the
+confirmation; a viewer is told their key cannot approve; a late answer is told someone else
+answered first; the credential never leaves the page's memory.
+
+Chromium is Debian's (``/usr/bin/chromium``), driven by Playwright's sync API. With
+``IC_SCREENSHOTS=1`` the tests also write ``docs/img/dashboard-*.png``.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+from playwright.sync_api import Browser, Page, Playwright, expect, sync_playwright
+
+from conftest import skip_or_fail
+from gatewaykit import Running, running_gateway, served
+from services.aws.port import AwsPort
+
+CHROMIUM = Path("/usr/bin/chromium")
+SCENARIO = "deploy-then-sessions-db-latency"
+"""An incident opens around step 15; its fix, a database failover, needs a person's approval."""
+AGENTS = ["detection", "diagnosis", "finops", "remediation", "security"]
+SHOTS = Path(__file__).resolve().parents[2] / "docs" / "img"
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    if not CHROMIUM.is_file():
+        skip_or_fail(f"no Chromium at {CHROMIUM} (apt-get install chromium)")
+    with sync_playwright() as playwright:
+        yield _launch(playwright)
+
+
+def _launch(playwright: Playwright) -> Browser:
+    return playwright.chromium.launch(
+        executable_path=str(CHROMIUM),
+        args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"],
+    )
+
+
+@dataclass
+class Tab:
+    """A page with what it did: console errors, and every request's URL and headers."""
+
+    page: Page
+    errors: list[str] = field(default_factory=list)
+    requests: list[tuple[str, dict[str, str]]] = field(default_factory=list)
+
+    def sign_in(self, secret: str) -> None:
+        self.page.get_by_label("API key or JWT").fill(secret)
+        self.page.get_by_role("button", name="Sign in").click()
+        expect(self.page.locator("#stream-state")).to_have_text("live")
+
+    def assert_no_errors(self) -> None:
+        # The browser logs every 4xx fetch as a console error; those the page expects to get.
+        unexpected = [e for e in self.errors if "Failed to load resource" not in e]
+        assert unexpected == []
+
+
+def _open(browser: Browser, url: str) -> Tab:
+    context = browser.new_context(viewport={"width": 1366, "height": 900})
+    context.set_default_timeout(10_000)
+    tab = Tab(context.new_page())
+    tab.page.on("console", lambda m: tab.errors.append(m.text) if m.type == "error" else None)
+    tab.page.on("pageerror", lambda e: tab.errors.append(str(e)))
+    tab.page.on("request", lambda r: tab.requests.append((r.url, r.headers)))
+    tab.page.goto(url)
+    return tab
+
+
+def _shot(page: Page, name: str, *, full_page: bool = False) -> None:
+    if os.environ.get("IC_SCREENSHOTS") == "1":
+        SHOTS.mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=SHOTS / f"dashboard-{name}.png", full_page=full_page)
+
+
+def _advance_until(
+    running: Running, want: Callable[[list[dict[str, Any]]], Any], limit: int = 40
+) -> Any:
+    """Step the paused estate one minute at a time until the incident list satisfies ``want``
+    (read through the API, not the page)."""
+    for _ in range(limit):
+        running.gateway.live.advance(1)
+        items = running.client.get("/v1/incidents", headers=running.auth("viewer")).json()
+        got = want(items["items"])
+        if got:
+            return got
+    raise AssertionError(f"not there after {limit} steps")
+
+
+def _waiting(items: list[dict[str, Any]]) -> dict[str, Any] | None:
+    return next((i for i in items if i["pending_approval"]), None)
+
+
+@pytest.fixture
+def gateway(tmp_path: Path, aws: AwsPort) -> Iterator[tuple[Running, str]]:
+    with (
+        running_gateway(tmp_path, aws, demo_scenario=SCENARIO) as running,
+        served(running.app) as base,
+    ):
+        yield running, base
+
+
+def test_an_approver_sees_the_incident_arrive_live_and_approves_its_failover(
+    gateway: tuple[Running, str], browser: Browser
+) -> None:
+    running, base = gateway
+    tab = _open(browser, f"{base}/ui/")
+    page = tab.page
+    expect(page.get_by_role("heading", name="Sign in")).to_be_visible()
+    _shot(page, "signin")
+    tab.sign_in(running.keys["approver"])
+    expect(page.get_by_text("No incidents match")).to_be_visible()
+    page.evaluate("window.sameDocument = true")  # gone if the page reloads
+
+    _advance_until(running, lambda items: items)
+    rows = page.locator("tr[data-incident]")
+    expect(rows).to_have_count(1)
+    incident = _advance_until(running, _waiting)
+    expect(rows.first).to_contain_text("needs approval")
+    expect(rows.first).to_contain_text("awaiting approval")
+    expect(rows.first).to_contain_text("sev1")
+    assert page.evaluate("window.sameDocument") is True
+    _shot(page, "list")
+
+    rows.first.get_by_role("link").click()
+    expect(page.get_by_role("heading", name=incident["title"])).to_be_visible()
+    matrix = page.locator("table.matrix")
+    expect(matrix).to_have_count(1)
+    assert sorted(matrix.locator("th.agent").all_text_contents()) == AGENTS
+    chosen = matrix.locator("tr.chosen")
+    expect(chosen.locator("th")).to_have_text("failover-database on sessions-db")
+    expect(chosen.locator("td.stance")).to_have_count(5)
+    assert chosen.locator("td.stance").first.get_attribute("title")  # the rationale, on hover
+    expect(page.get_by_text("Rule: ask a person: action on a protected resource")).to_be_visible()
+    expect(page.locator(".hypotheses > li").first).to_contain_text(
+        "dependency-latency on sessions-db"
+    )
+    charts = page.locator("figure.chart")
+    expect(charts.first.locator("canvas")).to_be_visible()
+    expect(charts.first.locator("figcaption")).to_contain_text("onset")
+    expect(page.locator("#incident-status")).to_have_text("awaiting approval")
+    _shot(page, "incident", full_page=True)
+
+    page.get_by_role("button", name="Approve…").click()
+    dialog = page.locator("dialog#confirm")
+    expect(dialog).to_be_visible()
+    expect(dialog).to_contain_text("failover-database on sessions-db")
+    dialog.get_by_label("Comment").fill("failover is safe now")
+    dialog.get_by_role("button", name="Approve", exact=True).click()
+    expect(dialog).to_be_hidden()
+    expect(page.locator("#notice")).to_contain_text("Approved by approver")
+    action = page.locator('tr[data-action="failover-database"]')
+    expect(action).to_contain_text("succeeded")
+    expect(action).to_contain_text("approver")
+    expect(page.locator("#incident-status")).to_have_text("mitigating")
+    expect(page.get_by_role("button", name="Approve…")).to_have_count(0)
+    expect(page.locator(".timeline")).to_contain_text("approver approved")
+
+    _advance_until(running, lambda items: items[0]["status"] == "resolved", limit=10)
+    expect(page.locator("#incident-status")).to_have_text("resolved")  # live, from the stream
+    page.get_by_role("link", name="Overview").click()
+    expect(page.locator("#open-count")).to_have_text("0 open")
+    expect(page.locator("#noise")).to_contain_text("→ 1 incident")
+    expect(page.get_by_role("region", name="Actions by outcome")).to_contain_text("succeeded")
+    _shot(page, "overview")
+    assert page.evaluate("window.sameDocument") is True
+    tab.assert_no_errors()
+
+
+def test_a_viewer_cannot_approve_and_a_late_approver_learns_someone_answered_first(
+    gateway: tuple[Running, str], browser: Browser
+) -> None:
+    running, base = gateway
+    incident = _advance_until(running, _waiting)
+    link = f"{base}/ui/#/incidents/{incident['id']}"
+
+    viewer = _open(browser, link)
+    viewer.sign_in(running.keys["viewer"])
+    viewer.page.get_by_role("button", name="Approve…").click()
+    viewer.page.locator("dialog#confirm").get_by_role("button", name="Approve", exact=True).click()
+    expect(viewer.page.locator("#notice")).to_contain_text(
+        "Your key cannot approve: incidents.approve needs one of the roles approver, admin"
+    )
+
+    late = _open(browser, link)
+    late.sign_in(running.keys["approver"])
+    late.page.get_by_role("button", name="Reject…").click()
+    dialog = late.page.locator("dialog#confirm")
+    expect(dialog).to_be_visible()
+    other = running.client.post(
+        f"/v1/incidents/{incident['id']}/approve",
+        json={"hash": incident["pending_approval"]["hash"]},
+        headers=running.auth("admin"),
+    )
+    assert other.status_code == 200
+    dialog.get_by_role("button", name="Reject", exact=True).click()
+    expect(late.page.locator("#notice")).to_contain_text(
+        "Not rejected: someone else answered first"
+    )
+    expect(late.page.locator('tr[data-action="failover-database"]')).to_contain_text("admin")
+    for tab in (viewer, late):
+        expect(tab.page.locator("#incident-status")).to_have_text("mitigating")  # live refresh
+        tab.assert_no_errors()
+
+
+def test_the_credential_stays_in_memory_and_goes_only_in_a_header(
+    gateway: tuple[Running, str], browser: Browser
+) -> None:
+    running, base = gateway
+    secret = running.keys["viewer"]
+    tab = _open(browser, f"{base}/ui/")
+    page = tab.page
+    page.get_by_label("API key or JWT").fill("not-a-key")
+    page.get_by_role("button", name="Sign in").click()
+    expect(page.get_by_role("alert")).to_have_text("That key or token was refused.")
+
+    tab.sign_in(secret)
+    page.get_by_role("link", name="Overview").click()
+    expect(page.get_by_role("heading", name="Overview")).to_be_visible()
+    stored = page.evaluate(
+        "() => JSON.stringify([{...localStorage}, {...sessionStorage}, document.cookie])"
+    )
+    assert secret not in stored
+    assert secret not in page.url
+    assert page.get_by_label("API key or JWT").input_value() == ""
+    assert secret not in page.content()
+    assert page.context.cookies() == []
+    assert all(secret not in url for url, _ in tab.requests)
+    api_calls = [headers for url, headers in tab.requests if "/v1/" in url]
+    assert {"/v1/events", "/v1/incidents"} <= {
+        url.removeprefix(base).split("?")[0] for url, _ in tab.requests if "/v1/" in url
+    }
+    assert api_calls
+    assert all(
+        h.get("authorization") in {f"Bearer {secret}", "Bearer not-a-key"} for h in api_calls
+    )
+
+    page.get_by_role("button", name="Sign out").click()
+    expect(page.get_by_role("heading", name="Sign in")).to_be_visible()
+    expect(page.locator("#view")).to_be_hidden()
+    tab.assert_no_errors()
