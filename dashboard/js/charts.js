@@ -4,6 +4,9 @@
 import uPlot from "../vendor/uPlot.esm.js";
 import { h, when } from "./dom.js";
 
+const hhmm = (iso) => when(iso).slice(11, 16);
+const clockAxis = (u, splits) => splits.map((s) => new Date(s * 1e3).toISOString().slice(11, 16));
+
 const seconds = (iso) => Date.parse(iso) / 1000;
 const utc = (ts) => uPlot.tzDate(new Date(ts * 1e3), "Etc/UTC");
 const COLOURS = { onset: "#b45309", confirmed: "#6d28d9", action: "#047857" };
@@ -36,10 +39,10 @@ export function metricChart(metric, marks, width = 380) {
   const xs = metric.points.map((p) => seconds(p.at));
   const values = metric.points.map((p) => p.value);
   const lines = [];
-  if (metric.onset_at) lines.push({ x: seconds(metric.onset_at), kind: "onset", short: "onset", text: `onset ${when(metric.onset_at)}` });
+  if (metric.onset_at) lines.push({ x: seconds(metric.onset_at), kind: "onset", short: "onset", text: `onset ${hhmm(metric.onset_at)}` });
   for (const mark of marks) {
     const short = mark.kind === "action" ? mark.label.split(" ")[0] : mark.label;
-    lines.push({ x: seconds(mark.at), kind: mark.kind, short, text: `${mark.label} ${when(mark.at)}` });
+    lines.push({ x: seconds(mark.at), kind: mark.kind, short, text: `${mark.label} ${hhmm(mark.at)}` });
   }
   const figure = h("figure", { class: "chart" });
   const options = {
@@ -55,7 +58,7 @@ export function metricChart(metric, marks, width = 380) {
       { label: metric.metric, stroke: "#b91c1c", width: 2, points: { show: false } },
       { label: "baseline", stroke: "#6b7280", width: 1, dash: [4, 4], points: { show: false } },
     ],
-    axes: [{ stroke: "#374151" }, { stroke: "#374151", size: 56 }],
+    axes: [{ stroke: "#374151", values: clockAxis }, { stroke: "#374151", size: 56 }],
     hooks: { draw: [verticalLines(lines)] },
   };
   new uPlot(options, [xs, values, xs.map(() => metric.baseline)], figure);
@@ -79,7 +82,7 @@ export function trendChart(title, points, unit, width = 520) {
     legend: { show: false },
     scales: { x: { time: true } },
     series: [{}, { label: unit, stroke: "#1d4ed8", width: 2, points: { show: true, size: 7 } }],
-    axes: [{ stroke: "#374151" }, { stroke: "#374151", size: 56, label: unit }],
+    axes: [{ stroke: "#374151", values: (u, splits) => splits.map((s) => when(new Date(s * 1e3).toISOString()).slice(5, 16)) }, { stroke: "#374151", size: 56, label: unit }],
   };
   new uPlot(options, [points.map((p) => seconds(p.at)), points.map((p) => p.value)], figure);
   return figure;

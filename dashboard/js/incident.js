@@ -128,14 +128,14 @@ function audit(list) {
 
 export function renderIncident(root, got, onAnswer) {
   const d = got.detail;
-  root.replaceChildren(
+  root.replaceChildren(...[
     header(d),
     approval(d, onAnswer),
     h("div", { class: "columns" }, hypotheses(d.hypotheses), actions(got.actions)),
     votes(got.votes),
     charts(got.series),
     timeline(got.timeline),
-    audit(got.audit));
+    audit(got.audit)].filter(Boolean));
 }
 
 /** What an answer's failure means to the person who gave it. */

@@ -67,9 +67,9 @@ export function renderList(root, { items, more }, onFilter) {
         h("thead", {}, h("tr", {}, ["Incident", "Status", "Severity", "Services", "Age", "MTTD", "MTTR", "Alerts"].map((c) => h("th", { scope: "col" }, c)))),
         h("tbody", {}, rows))
     : h("p", { class: "empty" }, "No incidents match. The list updates by itself as incidents open.");
-  root.replaceChildren(
+  root.replaceChildren(...[
     h("h2", { tabindex: "-1" }, "Incidents"),
     filterForm(onFilter),
     table,
-    more ? h("p", { class: "muted" }, "More incidents than shown: narrow the filters.") : null);
+    more ? h("p", { class: "muted" }, "More incidents than shown: narrow the filters.") : null].filter(Boolean));
 }

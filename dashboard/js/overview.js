@@ -39,7 +39,7 @@ export function renderOverview(root, { items, actions, sampled }) {
   const trend = resolved.length >= 2
     ? trendChart("Time to resolve, by incident opened", resolved.map((i) => ({ at: i.opened_at, value: i.time_to_resolve_s / 60 })), "minutes")
     : h("p", { class: "muted" }, resolved.length ? `One resolved incident so far: ${duration(resolved[0].time_to_resolve_s)}.` : "No resolved incident yet.");
-  root.replaceChildren(
+  root.replaceChildren(...[
     h("h2", { tabindex: "-1" }, "Overview"),
     h("div", { class: "cards" },
       section("Open incidents by severity", h("p", { class: "big", id: "open-count" }, `${open.length} open`), bars(bySeverity, "sev")),
@@ -50,6 +50,6 @@ export function renderOverview(root, { items, actions, sampled }) {
         h("p", { class: "big", id: "noise" }, `${alerts} alert${alerts === 1 ? "" : "s"} → ${items.length} incident${items.length === 1 ? "" : "s"}`),
         h("p", { class: "muted" }, alerts ? `${Math.round(100 * (1 - items.length / alerts))}% fewer things to look at.` : "No alert yet.")),
       section("MTTR trend",
-        h("p", { class: "big" }, `mean ${duration(mean)}`), trend)));
+        h("p", { class: "big" }, `mean ${duration(mean)}`), trend))].filter(Boolean));
   sizeBars(root);
 }

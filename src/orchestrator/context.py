@@ -12,6 +12,7 @@ from orchestrator.consensus import ConsensusPolicy
 from orchestrator.ledger import ActionLedger, ChangeLedger
 from services.aws.port import AwsPort
 from services.aws.resources import Estate
+from services.llm import Advisor
 from services.metrics import CommanderMetrics
 from services.settings import Settings, freeze_window
 
@@ -92,6 +93,8 @@ class RunContext:
     """Durable revision history; None keeps it in memory only (``changes``)."""
     changes: dict[str, list[int]] = field(default_factory=dict)
     """Service -> steps at which the commander saw its revision change."""
+    llm: Advisor | None = None
+    """A chat model's second opinion for diagnosis; None: the rule-based agents only."""
     series_cache: dict[tuple[int, frozenset[str]], dict[str, dict[str, list[float]]]] = field(
         default_factory=dict
     )

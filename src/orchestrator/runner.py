@@ -23,6 +23,7 @@ from orchestrator.ledger import ActionLedger, ChangeLedger
 from orchestrator.result import Outcome, RootCauseResult, ScenarioResult, failed_expectations
 from orchestrator.state import IncidentState
 from services.aws.port import AwsPort
+from services.llm import Advisor
 from services.metrics import CommanderMetrics
 from services.scenario.loader import LoadedScenario
 from services.scenario.model import CostRunaway, FaultKind, Scenario
@@ -47,6 +48,8 @@ class RunOptions:
     """False runs the world alone: the baseline for what the commander saves."""
     metrics: CommanderMetrics | None = None
     """Prometheus metrics to feed from this run; None records none."""
+    llm: Advisor | None = None
+    """A chat model's second opinion for diagnosis; None: rules only."""
 
 
 ANSWER_DELAY_S = 120
@@ -91,6 +94,7 @@ def run_scenario(
             clock=Clock(start=sim.start, step_s=scenario.step),
             policy=options.policy,
             metrics=options.metrics,
+            llm=options.llm,
         )
         try:
             with open_checkpointer(checkpoints, options.postgres_url) as saver:

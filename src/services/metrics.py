@@ -84,3 +84,38 @@ class CommanderMetrics:
             buckets=_INCIDENT_BUCKETS,
             registry=registry,
         )
+
+
+class LlmMetrics:
+    """What the optional model costs and how it answers (``services.llm``).
+
+    ``model`` is a configured model id (two at most), ``outcome`` one of ``llm.Outcome``'s
+    values, ``direction`` input or output, ``period`` day or month.
+    """
+
+    def __init__(self, registry: CollectorRegistry = REGISTRY) -> None:
+        self.requests = Counter(
+            "ic_llm_requests",
+            "Questions put to a model, by model and outcome (used, discarded, malformed, "
+            "timeout, throttled, error, breaker_open, budget_spent).",
+            ["model", "outcome"],
+            registry=registry,
+        )
+        self.tokens = Counter(
+            "ic_llm_tokens",
+            "Tokens a model read (input) and wrote (output), from its usage metadata.",
+            ["model", "direction"],
+            registry=registry,
+        )
+        self.cost = Counter(
+            "ic_llm_cost_usd",
+            "What the model's tokens cost, at the configured prices.",
+            ["model"],
+            registry=registry,
+        )
+        self.budget_remaining = Gauge(
+            "ic_llm_budget_remaining_usd",
+            "LLM budget left this UTC day and month; at 0 the agents use rules only.",
+            ["period"],
+            registry=registry,
+        )

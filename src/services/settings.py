@@ -10,6 +10,7 @@ from datetime import datetime
 from enum import StrEnum
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -128,6 +129,10 @@ class Settings(BaseSettings):
     sns_confirm: bool = Field(
         default=True, description="confirm SNS subscriptions by fetching their SubscribeURL"
     )
+    sns_verify_signatures: bool = Field(
+        default=True,
+        description="verify SNS message signatures with the signing certificate SNS names",
+    )
     tracing: bool = Field(
         default=True,
         description="OpenTelemetry spans per request, graph node, agent and AWS call",
@@ -168,6 +173,45 @@ class Settings(BaseSettings):
         ),
     )
 
+    # -- optional LLM reasoning (services/llm) -------------------------------------------------
+    llm_provider: Literal["none", "bedrock"] = Field(
+        default="none",
+        description="none: rule-based agents only; bedrock: the diagnosis agent also asks a model",
+    )
+    llm_small_model: str = Field(
+        default="us.anthropic.claude-haiku-4-5-20251001-v1:0",
+        min_length=1,
+        description="Bedrock model id for simple incidents",
+    )
+    llm_large_model: str = Field(
+        default="us.anthropic.claude-sonnet-4-5-20250929-v1:0",
+        min_length=1,
+        description="Bedrock model id for complex incidents",
+    )
+    llm_endpoint_url: str | None = Field(
+        default=None, description="Bedrock runtime endpoint; unset: the region's own"
+    )
+    llm_region: str | None = Field(default=None, description="unset: IC_AWS_REGION")
+    llm_timeout_s: float = Field(default=20.0, gt=0, le=300, description="per model request")
+    llm_max_attempts: int = Field(
+        default=3, ge=1, le=10, description="attempts on throttling, first included"
+    )
+    llm_retry_backoff_s: float = Field(
+        default=1.0, ge=0, le=60, description="first backoff on throttling, doubled each time"
+    )
+    llm_daily_budget_usd: float = Field(default=20.0, ge=0)
+    llm_monthly_budget_usd: float = Field(default=300.0, ge=0)
+    llm_breaker_failures: int = Field(
+        default=5, ge=1, le=100, description="consecutive failures that open the breaker"
+    )
+    llm_breaker_reset_s: float = Field(
+        default=60.0, gt=0, le=3600, description="seconds the breaker stays open"
+    )
+    llm_small_input_usd_per_1k: float = Field(default=0.001, ge=0)
+    llm_small_output_usd_per_1k: float = Field(default=0.005, ge=0)
+    llm_large_input_usd_per_1k: float = Field(default=0.003, ge=0)
+    llm_large_output_usd_per_1k: float = Field(default=0.015, ge=0)
+
     scenario_library: Path | None = Field(
         default=None,
         description="Extra folder of scenario files listed beside the built-in library.",
@@ -206,6 +250,16 @@ class Settings(BaseSettings):
             self.jwt_issuer and self.jwt_audience
         ):
             raise ValueError("JWTs need IC_JWT_ISSUER and IC_JWT_AUDIENCE to check")
+        return self
+
+    @model_validator(mode="after")
+    def _llm_is_coherent(self) -> Settings:
+        if self.llm_daily_budget_usd > self.llm_monthly_budget_usd:
+            raise ValueError("IC_LLM_DAILY_BUDGET_USD cannot exceed IC_LLM_MONTHLY_BUDGET_USD")
+        if self.llm_endpoint_url is not None and not self.llm_endpoint_url.startswith(
+            ("http://", "https://")
+        ):
+            raise ValueError(f"IC_LLM_ENDPOINT_URL={self.llm_endpoint_url!r}: not an http(s) URL")
         return self
 
     @property

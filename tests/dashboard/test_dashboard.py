@@ -127,6 +127,7 @@ def test_an_approver_sees_the_incident_arrive_live_and_approves_its_failover(
     expect(rows.first).to_contain_text("awaiting approval")
     expect(rows.first).to_contain_text("sev1")
     assert page.evaluate("window.sameDocument") is True
+    expect(page.locator("#view")).not_to_contain_text("null")
     _shot(page, "list")
 
     rows.first.get_by_role("link").click()
@@ -221,7 +222,9 @@ def test_the_credential_stays_in_memory_and_goes_only_in_a_header(
     page.get_by_role("button", name="Sign in").click()
     expect(page.get_by_role("alert")).to_have_text("That key or token was refused.")
 
-    tab.sign_in(secret)
+    page.keyboard.type(secret)  # the refused attempt left the focus in the field
+    page.keyboard.press("Enter")
+    expect(page.locator("#stream-state")).to_have_text("live")
     page.get_by_role("link", name="Overview").click()
     expect(page.get_by_role("heading", name="Overview")).to_be_visible()
     stored = page.evaluate(
@@ -245,4 +248,27 @@ def test_the_credential_stays_in_memory_and_goes_only_in_a_header(
     page.get_by_role("button", name="Sign out").click()
     expect(page.get_by_role("heading", name="Sign in")).to_be_visible()
     expect(page.locator("#view")).to_be_hidden()
+    tab.assert_no_errors()
+
+
+def test_the_event_parser_survives_chunks_split_anywhere(
+    gateway: tuple[Running, str], browser: Browser
+) -> None:
+    _, base = gateway
+    tab = _open(browser, f"{base}/ui/")
+    stream = 'id: 7\r\nevent: vote\r\ndata: {"a":\r\ndata: 1}\r\n\r\n: ping\n\nid: 8\ndata: x\n\n'
+    got = tab.page.evaluate(
+        """async (stream) => {
+            const { SseParser } = await import("./js/events.js");
+            const parser = new SseParser();
+            const events = [];
+            for (const ch of stream) events.push(...parser.feed(ch));  // one character a chunk
+            return events;
+        }""",
+        stream,
+    )
+    assert got == [
+        {"type": "vote", "data": '{"a":\n1}', "id": "7"},
+        {"type": "message", "data": "x", "id": "8"},
+    ]
     tab.assert_no_errors()

@@ -44,6 +44,7 @@ from services.gateway.authn import CredentialBackend, refused
 from services.gateway.deps import Gateway
 from services.gateway.middleware import BodyLimit, HttpMetrics
 from services.gateway.routes import alerts, audit, events, incidents, keys, ops
+from services.gateway.sns_signature import SnsSignatures
 from services.gateway.telemetry import GatewayMetrics
 from services.gateway.throttle import Throttle
 from services.metrics import CommanderMetrics
@@ -140,6 +141,7 @@ def create_app(
                 registry=registry,
                 metrics=gateway_metrics,
                 http=http,
+                sns=SnsSignatures(http),
                 ingest_options=IngestOptions(),
             )
             yield

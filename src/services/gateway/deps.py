@@ -20,6 +20,7 @@ from services.errors import UnauthenticatedError
 from services.gateway.alerts import IngestOptions
 from services.gateway.auth import ApiKeyStore, Authenticator, Principal, authorize
 from services.gateway.authn import PrincipalUser
+from services.gateway.sns_signature import SnsSignatures
 from services.gateway.telemetry import GatewayMetrics
 from services.gateway.throttle import Throttle
 from services.settings import Settings
@@ -38,6 +39,7 @@ class Gateway:
     registry: CollectorRegistry
     metrics: GatewayMetrics
     http: httpx.AsyncClient
+    sns: SnsSignatures
     ingest_options: IngestOptions
 
 

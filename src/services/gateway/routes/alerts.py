@@ -10,6 +10,7 @@ from fastapi import APIRouter, Path, Request
 from orchestrator.intake import Signal
 from services.audit import AuditRecord
 from services.errors import OverloadedError, UpstreamError
+from services.gateway import sns_signature
 from services.gateway.alerts import Alert, AlertSource, AlertStatus, SnsSubscription
 from services.gateway.auth import Principal
 from services.gateway.deps import Gateway, GatewayDep, caller
@@ -17,6 +18,7 @@ from services.gateway.ingest import parse
 from services.gateway.problems import responses
 from services.gateway.routes import API_PREFIX
 from services.gateway.schemas import AlertsAccepted, SkippedOut, SubscriptionHandled
+from services.gateway.sources.schema import decode_json
 
 router = APIRouter(prefix=API_PREFIX, tags=["alerts"])
 
@@ -76,9 +78,13 @@ async def deliver(
     source: Annotated[str, Path(description="alertmanager, grafana, cloudwatch, ...")],
 ) -> AlertsAccepted | SubscriptionHandled:
     try:
-        result = parse(
-            source, await request.body(), request.headers, options=gateway.ingest_options
-        )
+        body = await request.body()
+        result = parse(source, body, request.headers, options=gateway.ingest_options)
+        if gateway.settings.sns_verify_signatures:
+            envelope = decode_json(body)  # parsed above: well-formed JSON
+            if sns_signature.is_http_envelope(envelope):
+                assert isinstance(envelope, dict)
+                await gateway.sns.verify(envelope)
     except Exception:
         gateway.metrics.deliveries.labels(_label(source), "rejected").inc()
         raise

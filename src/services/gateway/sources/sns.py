@@ -12,7 +12,8 @@ subscribed HTTP(S) endpoint, and the event a subscribed Lambda function receives
   shared, and a refused delivery only makes SNS retry it.
 - The ``x-amz-sns-message-type`` header, when present, must agree with the body's ``Type``.
 
-Signatures are not verified here: that needs the signing certificate, fetched over the network.
+Signatures are not verified here (that needs the signing certificate, fetched over the network):
+``services.gateway.sns_signature`` does it in the route.
 """
 
 from __future__ import annotations
