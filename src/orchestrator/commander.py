@@ -359,7 +359,9 @@ class Commander:
             )
             self.incidents[incident_id] = incident
             if self.trail is not None:
-                incident.acknowledged_by = journal.acknowledged_by(self.trail, incident_id)
+                entries = self.trail.for_incident(incident_id)
+                incident.acknowledged_by = journal.acknowledged_by(entries)
+                incident.fingerprints |= journal.attached_fingerprints(entries)
             self._absorb(incident, snapshot)
             if snapshot.next and incident.waiting is None:
                 self._run(incident, None)  # died inside a node: carry on from the checkpoint
@@ -406,7 +408,7 @@ class Commander:
         ttl = self.approval_ttl_steps
         self.summaries[incident.id] = summarise(
             incident.id, snapshot.values, clock=self.ctx.clock, waiting=incident.waiting,
-            acknowledged_by=incident.acknowledged_by,
+            acknowledged_by=incident.acknowledged_by, received=len(incident.fingerprints),
             approval_ttl_steps=ttl if ttl is not None else 10**9,
         )  # fmt: skip
 

@@ -114,9 +114,9 @@ def by_person(
     return AuditRecord(actor=actor, kind=kind, incident_id=incident_id, data=data, key=key)
 
 
-def acknowledged_by(trail: Trail, incident_id: str) -> str | None:
-    """Who acknowledged ``incident_id`` first, from the trail (survives restarts)."""
-    for entry in trail.for_incident(incident_id):
+def acknowledged_by(entries: Sequence[AuditEntry]) -> str | None:
+    """Who acknowledged the incident first, from its audit entries (survives restarts)."""
+    for entry in entries:
         if entry.kind == "incident.acknowledged":
             return entry.actor
     return None
@@ -143,3 +143,12 @@ def expired(incident_id: str, waiting: dict[str, Any]) -> AuditRecord:
         data={"hash": waiting["hash"], "candidate": waiting["candidate"]["id"]},
         key=f"{incident_id}:approval-expired:{waiting['hash']}:{waiting['asked_step']}",
     )
+
+
+def attached_fingerprints(entries: Sequence[AuditEntry]) -> set[str]:
+    """The alerts attached to the incident after it opened, from its audit entries."""
+    return {
+        str(entry.data["alert"]["fingerprint"])
+        for entry in entries
+        if entry.kind == "alert.attached"
+    }

@@ -29,6 +29,7 @@ class IncidentSummary:
     opened_at: datetime
     updated_at: datetime
     alerts: int
+    """Distinct alerts (by fingerprint) that opened it or joined it."""
     acknowledged_by: str | None
     pending_approval: dict[str, Any] | None
     """The action waiting for a person: candidate, hash, rule, asked_at, expires_at."""
@@ -56,7 +57,10 @@ def summarise(
     waiting: dict[str, Any] | None,
     acknowledged_by: str | None,
     approval_ttl_steps: int,
+    received: int | None = None,
 ) -> IncidentSummary:
+    """``received`` counts the distinct alerts received for the incident (the thread's state
+    holds only the one that opened it); unset, the state's count."""
     alerts = values.get("alerts", [])
     status = str(values.get("status", "open"))
     pending = None
@@ -85,7 +89,7 @@ def summarise(
         services=services,
         opened_at=clock.at(int(values.get("opened_step", 0))),
         updated_at=clock.now,
-        alerts=len(alerts),
+        alerts=max(len(alerts), received or 0),
         acknowledged_by=acknowledged_by,
         pending_approval=pending,
         time_to_detect_s=None if ttd is None else float(ttd),

@@ -79,6 +79,7 @@ class IncidentOut(_Out):
 
 
 class IncidentPage(_Out):
+    now: datetime = Field(description="The estate's clock now: ages are measured from it.")
     items: list[IncidentOut]
     next_cursor: str | None = Field(description="Pass as ?cursor= for the next page; null: last.")
 

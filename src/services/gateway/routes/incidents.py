@@ -71,7 +71,11 @@ def list_incidents(
         limit=limit,
         cursor=cursor,
     )
-    return IncidentPage(items=[views.incident(s) for s in items], next_cursor=next_cursor)
+    return IncidentPage(
+        now=gateway.live.commander.ctx.clock.now,
+        items=[views.incident(s) for s in items],
+        next_cursor=next_cursor,
+    )
 
 
 @router.get("/{incident_id}", response_model=IncidentDetail, responses=_errors(404))
