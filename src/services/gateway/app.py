@@ -45,7 +45,7 @@ from services.gateway.deps import Gateway
 from services.gateway.middleware import BodyLimit, HttpMetrics
 from services.gateway.routes import alerts, audit, events, incidents, keys, ops
 from services.gateway.sns_signature import SnsSignatures
-from services.gateway.telemetry import GatewayMetrics
+from services.gateway.telemetry import GatewayMetrics, IncidentCollector
 from services.gateway.throttle import Throttle
 from services.metrics import CommanderMetrics
 from services.scenario.loader import load_scenario, resolve_scenarios
@@ -131,6 +131,9 @@ def create_app(
             http = await stack.enter_async_context(
                 httpx.AsyncClient(transport=http_transport, timeout=10.0, follow_redirects=False)
             )
+            collector = IncidentCollector(lambda: list(live.commander.summaries.values()))
+            registry.register(collector)
+            stack.callback(registry.unregister, collector)
             app.state.gateway = Gateway(
                 settings=settings,
                 keys=key_store,
@@ -163,6 +166,10 @@ def create_app(
     dashboard = dashboard_dir()
     if dashboard is not None:
         app.mount("/ui", StaticFiles(directory=dashboard, html=True), name="dashboard")
+    # Added innermost first: HTTP metrics see every answer, CORS answers preflights (which
+    # never carry credentials) before authentication, and a 401 still carries CORS headers.
+    app.add_middleware(AuthenticationMiddleware, backend=CredentialBackend(), on_error=refused)
+    app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
     if settings.cors_origins:
         app.add_middleware(
             CORSMiddleware,
@@ -171,8 +178,6 @@ def create_app(
             allow_headers=["Authorization", "X-API-Key", "Content-Type", "Last-Event-ID"],
             max_age=600,
         )
-    app.add_middleware(AuthenticationMiddleware, backend=CredentialBackend(), on_error=refused)
-    app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
     app.add_middleware(HttpMetrics, registry=registry)
     if provider is not None:
         FastAPIInstrumentor.instrument_app(

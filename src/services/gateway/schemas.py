@@ -187,7 +187,12 @@ class ChainOut(_Out):
 
 
 class ApprovalIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [{"hash": "3b1f" + "0" * 60, "comment": "failover is safe now"}]
+        },
+    )
 
     hash: str = Field(
         min_length=64, max_length=64, pattern=r"^[0-9a-f]{64}$",
@@ -204,13 +209,17 @@ class ApprovalOut(_Out):
 
 
 class NoteIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(
+        extra="forbid", json_schema_extra={"examples": [{"text": "paging the DBA"}]}
+    )
 
     text: str = Field(min_length=1, max_length=4000)
 
 
 class ResolveIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(
+        extra="forbid", json_schema_extra={"examples": [{"reason": "fixed by hand: pool resized"}]}
+    )
 
     reason: str = Field(min_length=1, max_length=2000)
 
@@ -222,7 +231,10 @@ class Changed(_Out):
 
 
 class KeyIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={"examples": [{"name": "alertmanager-prod", "roles": ["ingest"]}]},
+    )
 
     name: str = Field(min_length=1, max_length=100, pattern=r"^[\w.@-]+$")
     roles: list[Role] = Field(min_length=1)

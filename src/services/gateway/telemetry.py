@@ -4,7 +4,14 @@ bounded labels, never an incident id."""
 
 from __future__ import annotations
 
+from collections import Counter as Tally
+from collections.abc import Callable, Iterable, Iterator
+
 from prometheus_client import CollectorRegistry, Counter, Gauge
+from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
+
+from orchestrator.summary import IncidentSummary
 
 
 class GatewayMetrics:
@@ -29,3 +36,22 @@ class GatewayMetrics:
         self.sse_clients = Gauge(
             "ic_sse_clients", "Clients connected to /v1/events.", registry=registry
         )
+
+
+class IncidentCollector(Collector):
+    """``ic_incidents{status,severity}``: incidents by status and severity, counted from the
+    commander's summaries when Prometheus scrapes (a count of a state, not of events)."""
+
+    def __init__(self, summaries: Callable[[], Iterable[IncidentSummary]]) -> None:
+        self._summaries = summaries
+
+    def collect(self) -> Iterator[Metric]:
+        family = GaugeMetricFamily(
+            "ic_incidents",
+            "Incidents by status and severity (none: not confirmed yet).",
+            labels=["status", "severity"],
+        )
+        counts = Tally((s.status, s.severity or "none") for s in self._summaries())
+        for (status, severity), count in sorted(counts.items()):
+            family.add_metric([status, severity], count)
+        yield family

@@ -46,6 +46,11 @@ def test_metrics_count_what_happened_and_pass_promtool(tmp_path: Path, aws: AwsP
     assert samples[rejected] == 1
     assert samples[("ic_auth_failures_total", ())] >= 1
     assert samples[("ic_incidents_opened_total", ())] >= 1
+    by_status = {labels: v for (name, labels), v in samples.items() if name == "ic_incidents"}
+    assert sum(by_status.values()) == samples[("ic_incidents_opened_total", ())]
+    assert all(
+        dict(labels)["severity"] in {"sev1", "sev2", "sev3", "sev4", "none"} for labels in by_status
+    )
     assert any(name == "ic_agent_votes_total" and value > 0 for (name, _), value in samples.items())
     assert any(
         name == "ic_http_requests_total" and ("route", "/v1/incidents") in labels
