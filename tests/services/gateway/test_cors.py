@@ -27,9 +27,8 @@ def test_no_origin_is_allowed_by_default(tmp_path: Path, aws: AwsPort) -> None:
 def test_listed_origins_only(tmp_path: Path, aws: AwsPort) -> None:
     with running_gateway(tmp_path, aws, cors_origins=[ALLOWED]) as running:
         client = running.client
-        preflight = client.options(
-            "/v1/incidents/x/approve", headers={**PREFLIGHT, "Origin": ALLOWED}
-        )
+        approve = "/v1/incidents/x/approve"
+        preflight = client.options(approve, headers={**PREFLIGHT, "Origin": ALLOWED})
         foreign = client.options(
             approve, headers={**PREFLIGHT, "Origin": "https://evil.example.com"}
         )
