@@ -29,19 +29,24 @@ function header(d) {
       h("dt", {}, "Round"), h("dd", {}, d.round ?? "—")));
 }
 
-function approval(d, onAnswer) {
+function approval(d, onAnswer, me) {
   const p = d.pending_approval;
   if (!p) return null;
   const c = p.candidate;
+  const allowed = Boolean(me?.can_approve);
+  const buttons = allowed
+    ? h("div", { class: "buttons" },
+        h("button", { type: "button", class: "primary", id: "approve", onclick: () => onAnswer("approve", d) }, "Approve…"),
+        h("button", { type: "button", id: "reject", onclick: () => onAnswer("reject", d) }, "Reject…"))
+    : h("p", { class: "muted", id: "cannot-approve" },
+        `Approving needs the approver or admin role; ${me?.subject ?? "this key"} has ${(me?.roles ?? []).join(", ") || "no roles"}.`);
   return h("section", { class: "panel approval", "aria-labelledby": "s-approval" },
-    h("h3", { id: "s-approval" }, "Waiting for your approval"),
+    h("h3", { id: "s-approval" }, allowed ? "Waiting for your approval" : "Waiting for an approver"),
     h("p", {}, h("strong", {}, `${c.action} on ${c.service}`), ` — ${c.expected_effect ?? ""}`),
     h("p", { class: "muted" },
       `Why a person: ${p.rule}. Risk ${c.risk}; ${c.reversible ? "reversible" : "not reversible"}` +
       `${c.destructive ? ", destructive" : ""}. Asked ${when(p.asked_at)}, expires ${when(p.expires_at)}.`),
-    h("div", { class: "buttons" },
-      h("button", { type: "button", class: "primary", id: "approve", onclick: () => onAnswer("approve", d) }, "Approve…"),
-      h("button", { type: "button", id: "reject", onclick: () => onAnswer("reject", d) }, "Reject…")));
+    buttons);
 }
 
 function charts(series) {
@@ -126,11 +131,11 @@ function audit(list) {
             h("td", {}, h("code", { title: e.hash }, e.hash.slice(0, 10)))))))));
 }
 
-export function renderIncident(root, got, onAnswer) {
+export function renderIncident(root, got, onAnswer, me) {
   const d = got.detail;
   root.replaceChildren(...[
     header(d),
-    approval(d, onAnswer),
+    approval(d, onAnswer, me),
     h("div", { class: "columns" }, hypotheses(d.hypotheses), actions(got.actions)),
     votes(got.votes),
     charts(got.series),

@@ -13,6 +13,7 @@ const notice = $("notice");
 const dialog = $("confirm");
 
 let stream = null; // the AbortController of the event stream
+let me = null; // GET /v1/me: who the credential is, and whether it may approve
 let current = { name: null, id: null };
 let asking = null; // { id, hash, answer } while the confirmation dialog is open
 
@@ -50,7 +51,7 @@ async function draw(route, focus) {
   let fill;
   if (route.name === "incident") {
     const got = await fetchIncident(route.id);
-    fill = () => renderIncident(view, got, ask);
+    fill = () => renderIncident(view, got, ask, me);
   } else if (route.name === "overview") {
     const got = await fetchOverview((await fetchIncidents()).items);
     fill = () => renderOverview(view, got);
@@ -152,6 +153,7 @@ function enter() {
 
 function leave(message = "") {
   signOut();
+  me = null;
   stream?.abort();
   stream = null;
   if (dialog.open) dialog.close();
@@ -176,9 +178,10 @@ $("sign-in-form").addEventListener("submit", async (event) => {
   }
   signIn(secret);
   try {
-    await api("/v1/incidents?limit=1");
+    me = await api("/v1/me");
   } catch (error) {
     signOut();
+    me = null;
     $("sign-in-error").textContent =
       error instanceof ApiError && error.status === 401 ? "That key or token was refused." : explain(error, "sign in");
     input.focus();

@@ -22,11 +22,26 @@ function sizeBars(root) {
 
 export async function fetchOverview(items) {
   const sample = items.slice(0, 50);
-  const actions = await Promise.all(sample.map((i) => api(`/v1/incidents/${encodeURIComponent(i.id)}/actions`)));
-  return { items, actions: actions.flat(), sampled: sample.length };
+  const [agents, ...actions] = await Promise.all([
+    api("/v1/agents"),
+    ...sample.map((i) => api(`/v1/incidents/${encodeURIComponent(i.id)}/actions`)),
+  ]);
+  return { items, actions: actions.flat(), sampled: sample.length, agents };
 }
 
-export function renderOverview(root, { items, actions, sampled }) {
+function agentHealth(agents) {
+  return h("table", { class: "agents", id: "agent-health" },
+    h("thead", {}, h("tr", {}, ["Agent", "Votes", "Rejected", "Abstained", "Mean latency"].map((c) => h("th", { scope: "col" }, c)))),
+    h("tbody", {}, agents.map((a) =>
+      h("tr", {},
+        h("th", { scope: "row" }, label(a.agent)),
+        h("td", { class: "num" }, a.votes),
+        h("td", { class: "num" }, a.rejections),
+        h("td", { class: "num" }, a.abstentions),
+        h("td", { class: "num" }, a.mean_latency_s === null ? "—" : `${(a.mean_latency_s * 1000).toFixed(1)} ms`)))));
+}
+
+export function renderOverview(root, { items, actions, sampled, agents }) {
   const open = items.filter((i) => !FINISHED.has(i.status));
   const bySeverity = [...SEVERITIES, null].map((s) => [s ?? "unrated", open.filter((i) => i.severity === s).length]);
   const outcomes = new Map();
@@ -50,6 +65,9 @@ export function renderOverview(root, { items, actions, sampled }) {
         h("p", { class: "big", id: "noise" }, `${alerts} alert${alerts === 1 ? "" : "s"} → ${items.length} incident${items.length === 1 ? "" : "s"}`),
         h("p", { class: "muted" }, alerts ? `${Math.round(100 * (1 - items.length / alerts))}% fewer things to look at.` : "No alert yet.")),
       section("MTTR trend",
-        h("p", { class: "big" }, `mean ${duration(mean)}`), trend))].filter(Boolean));
+        h("p", { class: "big" }, `mean ${duration(mean)}`), trend),
+      section("Agent health",
+        agentHealth(agents),
+        h("p", { class: "muted" }, "Since the commander started; latency is one agent's vote on a round.")))].filter(Boolean));
   sizeBars(root);
 }

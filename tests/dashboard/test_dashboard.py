@@ -1,7 +1,7 @@
 """The dashboard (``dashboard/``, served at ``/ui/``) in a real browser against a real gateway:
 an approver watches an incident arrive live and approves its failover through the
-confirmation; a viewer is told their key cannot approve; a late answer is told someone else
-answered first; the credential never leaves the page's memory.
+confirmation; a viewer sees no approve button and is told who may; a late answer is told
+someone else answered first; the credential never leaves the page's memory.
 
 Chromium is Debian's (``/usr/bin/chromium``), driven by Playwright's sync API. With
 ``IC_SCREENSHOTS=1`` the tests also write ``docs/img/dashboard-*.png``.
@@ -170,6 +170,9 @@ def test_an_approver_sees_the_incident_arrive_live_and_approves_its_failover(
     expect(page.locator("#open-count")).to_have_text("0 open")
     expect(page.locator("#noise")).to_contain_text("→ 1 incident")
     expect(page.get_by_role("region", name="Actions by outcome")).to_contain_text("succeeded")
+    health = page.locator("#agent-health tbody tr")
+    expect(health).to_have_count(5)
+    expect(health.first).to_contain_text("detection")
     _shot(page, "overview")
     assert page.evaluate("window.sameDocument") is True
     tab.assert_no_errors()
@@ -184,11 +187,12 @@ def test_a_viewer_cannot_approve_and_a_late_approver_learns_someone_answered_fir
 
     viewer = _open(browser, link)
     viewer.sign_in(running.keys["viewer"])
-    viewer.page.get_by_role("button", name="Approve…").click()
-    viewer.page.locator("dialog#confirm").get_by_role("button", name="Approve", exact=True).click()
-    expect(viewer.page.locator("#notice")).to_contain_text(
-        "Your key cannot approve: incidents.approve needs one of the roles approver, admin"
+    # Approve and reject are shown to approvers only; a viewer is told who may.
+    expect(viewer.page.locator("#cannot-approve")).to_have_text(
+        "Approving needs the approver or admin role; viewer has viewer."
     )
+    expect(viewer.page.get_by_role("button", name="Approve…")).to_have_count(0)
+    expect(viewer.page.get_by_role("button", name="Reject…")).to_have_count(0)
 
     late = _open(browser, link)
     late.sign_in(running.keys["approver"])

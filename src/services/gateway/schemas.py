@@ -262,3 +262,23 @@ class Health(_Out):
     estate_done: bool
     queued_alerts: int
     last_error: str | None
+
+
+class Me(_Out):
+    """Who the credential says you are, and what you may do."""
+
+    subject: str = Field(examples=["alice@example.com"])
+    roles: list[Role]
+    via: Literal["api-key", "jwt"]
+    can_approve: bool
+
+
+class AgentHealth(_Out):
+    """One agent as the metrics see it since the commander started."""
+
+    agent: str
+    votes: int
+    abstentions: int
+    rejections: int
+    rounds: int = Field(description="Rounds the agent voted in (its latency samples).")
+    mean_latency_s: float | None

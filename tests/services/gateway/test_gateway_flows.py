@@ -99,6 +99,18 @@ def test_an_approval_is_single_use_and_the_action_lands(
         "detection", "diagnosis", "remediation", "finops", "security"
     }  # fmt: skip
     assert votes["decisions"][0]["outcome"] == "approval"
+    health = client.get("/v1/agents", headers=running.auth("viewer")).json()
+    assert [a["agent"] for a in health] == [
+        "detection", "diagnosis", "remediation", "finops", "security"
+    ]  # fmt: skip
+    assert all(a["votes"] > 0 and a["mean_latency_s"] > 0 for a in health)
+    me = {role: client.get("/v1/me", headers=running.auth(role)).json() for role in running.keys}
+    assert {role: m["can_approve"] for role, m in me.items()} == {
+        "admin": True, "approver": True, "viewer": False, "responder": False, "ingest": False
+    }  # fmt: skip
+    assert me["approver"] == {
+        "subject": "approver", "roles": ["approver"], "via": "api-key", "can_approve": True
+    }  # fmt: skip
     series = client.get(f"/v1/incidents/{iid}/series", headers=running.auth("viewer")).json()
     assert {(m["service"], m["metric"]) for m in series["metrics"]} >= {("sessions-db", "latency")}
     chart = series["metrics"][0]

@@ -19,6 +19,8 @@ EXPECTED: dict[str, set[str]] = {
     "incidents.actions": {V, R, P, A},
     "incidents.postmortem": {V, R, P, A},
     "incidents.series": {V, R, P, A},
+    "agents.read": {V, R, P, A},
+    "me.read": {V, R, P, A, I},
     "incidents.ack": {R, P, A},
     "incidents.resolve": {R, P, A},
     "incidents.note": {R, P, A},

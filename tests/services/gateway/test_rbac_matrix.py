@@ -87,6 +87,8 @@ ROUTES: dict[tuple[str, str], Row] = {
     ),
     ("POST", "/v1/alerts/{source}"): Row("alerts.ingest", "/v1/alerts/generic", 202, PROBE_ALERT),
     ("GET", "/v1/events"): Row("events.stream", "/v1/events", 200),
+    ("GET", "/v1/me"): Row("me.read", "/v1/me", 200),
+    ("GET", "/v1/agents"): Row("agents.read", "/v1/agents", 200),
     ("GET", "/v1/audit"): Row("audit.read", "/v1/audit", 200),
     ("POST", "/v1/audit/verify"): Row("audit.verify", "/v1/audit/verify", 200),
     ("POST", "/v1/keys"): Row(

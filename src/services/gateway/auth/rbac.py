@@ -54,6 +54,7 @@ _RESPOND = frozenset({Role.RESPONDER, Role.APPROVER, Role.ADMIN})
 _APPROVE = frozenset({Role.APPROVER, Role.ADMIN})
 _ADMIN = frozenset({Role.ADMIN})
 _INGEST = frozenset({Role.INGEST, Role.ADMIN})
+_ANYONE = frozenset(Role)
 
 ROUTE_ROLES: Mapping[str, frozenset[Role]] = MappingProxyType(
     {
@@ -72,6 +73,8 @@ ROUTE_ROLES: Mapping[str, frozenset[Role]] = MappingProxyType(
         "incidents.reject": _APPROVE,
         "alerts.ingest": _INGEST,
         "events.stream": _READ,
+        "agents.read": _READ,
+        "me.read": _ANYONE,
         "metrics.read": _READ,
         "audit.read": _READ,
         "audit.verify": _ADMIN,

@@ -8,10 +8,11 @@ from fastapi import APIRouter, Response
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from services.gateway.auth import Principal
+from agents.model import AgentName, Stance
+from services.gateway.auth import ROUTE_ROLES, Principal
 from services.gateway.deps import GatewayDep, caller
 from services.gateway.problems import responses
-from services.gateway.schemas import Health
+from services.gateway.schemas import AgentHealth, Health, Me
 
 router = APIRouter(tags=["operations"])
 
@@ -52,3 +53,44 @@ def metrics(
     gateway: GatewayDep, principal: Annotated[Principal, caller("metrics.read")]
 ) -> Response:
     return Response(generate_latest(gateway.registry), media_type=CONTENT_TYPE_LATEST)
+
+
+@router.get("/v1/me", response_model=Me, responses=responses(), tags=["auth"])
+def me(principal: Annotated[Principal, caller("me.read")]) -> Me:
+    """The caller's identity and roles (the dashboard shows approve buttons by them)."""
+    return Me(
+        subject=principal.subject,
+        roles=sorted(principal.roles),
+        via=principal.via,
+        can_approve=bool(principal.roles & ROUTE_ROLES["incidents.approve"]),
+    )
+
+
+@router.get("/v1/agents", response_model=list[AgentHealth], responses=responses())
+def agents(
+    gateway: GatewayDep, principal: Annotated[Principal, caller("agents.read")]
+) -> list[AgentHealth]:
+    """Each agent's votes, abstentions, rejections and mean voting latency since start."""
+    sample = gateway.registry.get_sample_value
+    out = []
+    for agent in AgentName:
+        labels = {"agent": agent.value}
+        rounds = sample("ic_agent_vote_duration_seconds_count", labels) or 0.0
+        seconds = sample("ic_agent_vote_duration_seconds_sum", labels) or 0.0
+        stances = {
+            stance.value: int(
+                sample("ic_agent_votes_total", labels | {"stance": stance.value}) or 0
+            )
+            for stance in Stance
+        }
+        out.append(
+            AgentHealth(
+                agent=agent.value,
+                votes=sum(stances.values()),
+                abstentions=stances[Stance.ABSTAIN.value],
+                rejections=stances[Stance.REJECT.value],
+                rounds=int(rounds),
+                mean_latency_s=seconds / rounds if rounds else None,
+            )
+        )
+    return out
