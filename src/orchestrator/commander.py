@@ -19,8 +19,7 @@ and ``summaries`` holds each incident at a glance for the incident list.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Sequence
 from typing import Any
 
 from langchain_core.callbacks import BaseCallbackHandler
@@ -32,35 +31,13 @@ from agents import detection
 from orchestrator import evidence, intake, journal, tally
 from orchestrator.checkpoints import thread_ids
 from orchestrator.context import RunContext
+from orchestrator.correlation import Tracked, correlate
 from orchestrator.graph import IncidentGraph
 from orchestrator.intake import Signal
 from orchestrator.state import Alert, Entry, IncidentState
 from orchestrator.summary import FINISHED, IncidentSummary, summarise, token
 from services.audit import AuditRecord
 from services.aws import telemetry
-
-CORRELATION_WINDOW_STEPS = 15
-NOISE_SUPPRESSION_STEPS = 15
-
-
-@dataclass(slots=True)
-class _Incident:
-    id: str
-    services: set[str]
-    opened_step: int
-    fingerprints: set[str] = field(default_factory=set)
-    waiting: dict[str, Any] | None = None
-    security: bool = False
-    diagnosed: bool = False
-    counted: dict[str, int] = field(default_factory=dict)
-    """How many votes, decisions and actions of this thread the metrics have seen."""
-    journaled: dict[str, int] = field(default_factory=dict)
-    """How far into each of this thread's lists the audit trail has been written."""
-    finished: bool = False
-    status: str = "open"
-    last_alert_step: int = 0
-    resolved_alerts: set[str] = field(default_factory=set)
-    acknowledged_by: str | None = None
 
 
 class IncidentNotFoundError(LookupError):
@@ -87,7 +64,7 @@ class Commander:
         self.callbacks = list(callbacks)
         self.approval_ttl_steps = approval_ttl_steps
         """Steps an approval request stays open; None: until answered (scenario runs)."""
-        self.incidents: dict[str, _Incident] = {}
+        self.incidents: dict[str, Tracked] = {}
         self.summaries: dict[str, IncidentSummary] = {}
         """Each incident at a glance, replaced whole whenever its thread moves (readers on
         other threads see one consistent summary or the next)."""
@@ -116,7 +93,7 @@ class Commander:
             self.alerts_in += 1
             if metrics is not None:
                 metrics.alerts_received.labels(alert["source"]).inc()
-            target = self._correlate(alert)
+            target = correlate(alert, self.incidents.values(), self.ctx.estate.depends_on)
             if target is None:
                 opened.append(self._open(alert))
                 if metrics is not None:
@@ -157,48 +134,12 @@ class Commander:
             alerts.append(alert)
         return self.ingest_alerts(alerts), unrouted
 
-    def _correlate(self, alert: Alert) -> _Incident | None:
-        """The incident ``alert`` belongs to, or None when it starts a new one."""
-        step = alert["step"]
-        for incident in self.incidents.values():
-            # An escalated incident is still live: a person owns it, so related alerts join it.
-            live = not incident.finished or incident.status == "escalated"
-            repeat = alert["fingerprint"] in incident.fingerprints
-            # A repeat soon after noise was closed is the same noise (a flapping alarm).
-            recent_noise = (
-                incident.status == "noise"
-                and step - incident.last_alert_step < NOISE_SUPPRESSION_STEPS
-            )
-            if repeat and (live or recent_noise):
-                return incident
-            in_window = step - incident.opened_step <= CORRELATION_WINDOW_STEPS
-            if live and in_window and self._belongs(alert, incident):
-                return incident
-        return None
-
-    def _belongs(self, alert: Alert, incident: _Incident) -> bool:
-        """Same kind of incident, and a service it covers. Before diagnosis, any service
-        connected to it (the root cause is not known yet); after it, the services it covers
-        and those that depend on them (degradation travels up to callers, so their alerts are
-        symptoms of the same cause)."""
-        if (alert["fault_hint"] is not None) != incident.security:
-            return False
-        if incident.diagnosed:
-            return bool(
-                {alert["service"], *self._dependencies(alert["service"])} & incident.services
-            )
-        return bool(incident.services & self._neighbours(alert["service"]))
-
-    def _dependencies(self, service: str) -> set[str]:
-        """Everything ``service`` depends on, directly or through others."""
-        return _reachable(service, self.ctx.estate.depends_on)
-
     def _open(self, alert: Alert) -> str:
         # The step keeps ids apart when the same alert fires again after its incident ended.
         seed = f"{self.ctx.estate.run_id}:{alert['fingerprint']}:{alert['step']}"
         digest = hashlib.sha256(seed.encode())
         incident_id = f"inc-{digest.hexdigest()[:10]}"
-        incident = _Incident(
+        incident = Tracked(
             id=incident_id,
             services={alert["service"]},
             opened_step=alert["step"],
@@ -325,7 +266,7 @@ class Commander:
         """When a person acted, on the commander's clock (timelines order by it)."""
         return {"step": self.ctx.clock.step}
 
-    def _get(self, incident_id: str) -> _Incident:
+    def _get(self, incident_id: str) -> Tracked:
         try:
             return self.incidents[incident_id]
         except KeyError:
@@ -349,7 +290,7 @@ class Commander:
             snapshot = self.graph.get_state(self._config(incident_id))
             values = snapshot.values
             alerts: list[Alert] = values.get("alerts", [])
-            incident = _Incident(
+            incident = Tracked(
                 id=incident_id,
                 services={a["service"] for a in alerts} | set(values.get("services", [])),
                 opened_step=int(values.get("opened_step", 0)),
@@ -369,14 +310,14 @@ class Commander:
                 open_ids.append(incident_id)
         return open_ids
 
-    def _run(self, incident: _Incident, payload: IncidentState | Command[Any] | None) -> None:
+    def _run(self, incident: Tracked, payload: IncidentState | Command[Any] | None) -> None:
         config = self._config(incident.id)
         if self.callbacks:
             config["callbacks"] = self.callbacks
         self.graph.invoke(payload, config, context=self.ctx)
         self._absorb(incident, self.graph.get_state(self._config(incident.id)))
 
-    def _absorb(self, incident: _Incident, snapshot: StateSnapshot) -> None:
+    def _absorb(self, incident: Tracked, snapshot: StateSnapshot) -> None:
         """Bring the commander's view of ``incident`` up to date with its thread."""
         interrupts = [i for task in snapshot.tasks for i in task.interrupts]
         incident.waiting = dict(interrupts[0].value) if interrupts else None
@@ -404,7 +345,7 @@ class Commander:
         self._journal(journal.thread(incident.id, values, incident.waiting, incident.journaled))
         self._summarise(incident, snapshot)
 
-    def _summarise(self, incident: _Incident, snapshot: StateSnapshot) -> None:
+    def _summarise(self, incident: Tracked, snapshot: StateSnapshot) -> None:
         ttl = self.approval_ttl_steps
         self.summaries[incident.id] = summarise(
             incident.id, snapshot.values, clock=self.ctx.clock, waiting=incident.waiting,
@@ -452,24 +393,3 @@ class Commander:
                 self._revisions[name] = change.revision
             if changed and step not in self.ctx.changes.get(name, []):
                 self.ctx.changes.setdefault(name, []).append(step)
-
-    def _neighbours(self, service: str) -> set[str]:
-        """Every service connected to ``service`` through dependencies, either way."""
-        links: dict[str, set[str]] = {}
-        for caller, needs in self.ctx.estate.depends_on.items():
-            for dep in needs:
-                links.setdefault(caller, set()).add(dep)
-                links.setdefault(dep, set()).add(caller)
-        return {service} | _reachable(service, links)
-
-
-def _reachable(start: str, links: Mapping[str, Iterable[str]]) -> set[str]:
-    """Every node reachable from ``start`` along ``links`` (``start`` itself only on a cycle)."""
-    seen: set[str] = set()
-    todo = list(links.get(start, []))
-    while todo:
-        name = todo.pop()
-        if name not in seen:
-            seen.add(name)
-            todo.extend(links.get(name, []))
-    return seen
