@@ -41,6 +41,7 @@ from services.aws.port import AwsPort
 from services.errors import ConfigurationError, OverloadedError
 from services.metrics import CommanderMetrics
 from services.scenario.loader import LoadedScenario
+from services.settings import AwsMode
 from services.simulator.simulation import Simulation
 
 log = logging.getLogger(__name__)
@@ -191,7 +192,7 @@ def open_live(
     to this estate: a simulated estate is built anew at each start, so the state files are
     named after its run id and a new start begins a new history.
     """
-    if port.mode.value == "account":
+    if port.mode is AwsMode.ACCOUNT:
         raise ConfigurationError(
             "serve watches a simulated estate (IC_DEMO_SCENARIO); discovering an estate from "
             "a real account's tags is not built yet"
