@@ -1,9 +1,10 @@
 # Every target creates the virtual environment it needs; `make test` is what CI runs.
+SHELL  := /bin/bash
 PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 
-.PHONY: serve demo test lint typecheck pytest scenarios bench clean
+.PHONY: serve demo test lint typecheck pytest scenarios scenarios-llm bench clean
 
 $(BIN)/incident-commander: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -19,8 +20,9 @@ serve: $(BIN)/incident-commander
 demo: $(BIN)/incident-commander
 	$(BIN)/incident-commander scenario run checkout-bad-deploy
 
-## Lint, type-check, run every test, then every built-in scenario through the commander.
-test: lint typecheck pytest scenarios
+## Lint, type-check, run every test, then every built-in scenario through the commander, without
+## and with the optional model (a local Bedrock Converse stub stands in for Bedrock).
+test: lint typecheck pytest scenarios scenarios-llm
 
 lint: $(BIN)/incident-commander
 	$(BIN)/ruff check src tests benchmarks
@@ -33,6 +35,15 @@ pytest: $(BIN)/incident-commander
 	$(BIN)/pytest
 
 scenarios: $(BIN)/incident-commander
+	$(BIN)/incident-commander scenario run --library --check
+
+LLM_STUB_PORT ?= 18599
+scenarios-llm: $(BIN)/incident-commander
+	$(BIN)/python tests/bedrockkit.py $(LLM_STUB_PORT) & stub=$$!; \
+	trap 'kill $$stub' EXIT; \
+	for i in $$(seq 50); do (echo > /dev/tcp/127.0.0.1/$(LLM_STUB_PORT)) 2>/dev/null && break; sleep 0.1; done; \
+	AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing IC_LLM_PROVIDER=bedrock \
+	IC_LLM_ENDPOINT_URL=http://127.0.0.1:$(LLM_STUB_PORT) \
 	$(BIN)/incident-commander scenario run --library --check
 
 bench: $(BIN)/incident-commander

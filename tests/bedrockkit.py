@@ -6,7 +6,7 @@ bedrock-runtime (``ConverseResponse``: ``output.message``, ``stopReason``, ``usa
 header and ``__type`` in the body). ``mode`` picks the behaviour:
 
 - ``echo``: a plausible answer: the rule-based hypotheses the prompt lists, as a Ranking tool
-  call citing the same evidence ids (so a scenario's outcome does not change);
+  call citing the same evidence ids (so a scenario's outcome does not change), then ``extra``;
 - ``good``: ``answer`` (a Ranking dict) as the tool call;
 - ``malformed``: a tool call whose input is not a Ranking;
 - ``slow``: ``good``, after ``delay_s`` seconds;
@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import json
 import re
+import sys
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -45,6 +46,7 @@ class BedrockStub:
     answer: dict[str, Any] = field(default_factory=lambda: {"hypotheses": []})
     delay_s: float = 0.0
     throttles: int = 10**6
+    extra: list[dict[str, Any]] = field(default_factory=list)
     requests: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
     url: str = ""
     stop: threading.Event = field(default_factory=threading.Event)
@@ -76,7 +78,7 @@ class BedrockStub:
         if self.mode == "malformed":
             tool_input: Any = {"ranking": "checkout, probably"}
         elif self.mode == "echo":
-            tool_input = {"hypotheses": _echo(self.prompt(count - 1))}
+            tool_input = {"hypotheses": _echo(self.prompt(count - 1)) + self.extra}
         else:
             tool_input = self.answer
         return 200, {}, _json(_converse(name, tool_input, f"tooluse_{count}"))
@@ -171,3 +173,22 @@ def dummy_credentials(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
     monkeypatch.delenv("AWS_SESSION_TOKEN", raising=False)
     monkeypatch.delenv("AWS_PROFILE", raising=False)
+
+
+def main() -> None:
+    """Serve the stub in ``echo`` mode until interrupted: ``python tests/bedrockkit.py 8599``."""
+    port = int(sys.argv[1]) if len(sys.argv) > 1 else 8599
+    stub = BedrockStub(mode="echo")
+    server = ThreadingHTTPServer(("127.0.0.1", port), _handler(stub))
+    print(f"Bedrock Converse stub (echo) on http://127.0.0.1:{port}", flush=True)
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.server_close()
+        print(f"{len(stub.requests)} requests answered", flush=True)
+
+
+if __name__ == "__main__":
+    main()

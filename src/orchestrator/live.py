@@ -39,6 +39,7 @@ from orchestrator.ledger import ActionLedger, ChangeLedger
 from orchestrator.runner import catalogue_of
 from services.aws.port import AwsPort
 from services.errors import ConfigurationError, OverloadedError
+from services.llm import Advisor
 from services.metrics import CommanderMetrics
 from services.scenario.loader import LoadedScenario
 from services.settings import AwsMode
@@ -185,6 +186,7 @@ def open_live(
     max_queued: int = 100_000,
     postgres_url: str | None = None,
     callbacks: Sequence[BaseCallbackHandler] = (),
+    llm: Advisor | None = None,
 ) -> Iterator[LiveCommander]:
     """A live commander over ``loaded``'s estate, simulated against ``port``; stopped on exit.
 
@@ -212,6 +214,7 @@ def open_live(
             clock=Clock(start=sim.start, step_s=scenario.step),
             policy=policy,
             metrics=metrics,
+            llm=llm,
         )
         checkpoints = folder / f"{sim.run_id}-checkpoints.sqlite"
         try:

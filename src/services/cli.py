@@ -23,6 +23,7 @@ from services.aws.port import open_aws_port
 from services.errors import CommanderError, ConfigurationError
 from services.gateway.auth.keys import ApiKeyStore
 from services.gateway.auth.rbac import Role
+from services.llm import configured_advisor
 from services.scenario.loader import builtin_scenarios, load_scenario, resolve_scenarios
 from services.settings import AwsMode, get_settings
 
@@ -137,6 +138,7 @@ def scenario_run(
     loaded = [load_scenario(path) for path in files]  # validate every file before running any
     answer: ApprovalAnswer = approve  # type: ignore[assignment]
     failures = 0
+    llm = configured_advisor(settings)
     with open_aws_port(settings) as port:
         for index, item in enumerate(loaded):
             if index and port.mode is AwsMode.EMBEDDED:
@@ -150,6 +152,7 @@ def scenario_run(
                 postgres_url=(
                     settings.postgres_url.get_secret_value() if settings.postgres_url else None
                 ),
+                llm=llm,
             )
             result = run_scenario(port, item, options)
             failures += not result.passed
@@ -197,6 +200,7 @@ def bench_scenarios(
     refs = list(paths or builtin_scenarios(settings.scenario_library))
     loaded = [load_scenario(path) for path in resolve_scenarios(refs, settings.scenario_library)]
     policy = CommanderPolicy.from_settings(settings)
+    llm = configured_advisor(settings)
     rows = []
     with open_aws_port(settings) as port:
         for index, item in enumerate(loaded):
@@ -204,7 +208,9 @@ def bench_scenarios(
             for commander in (True, False):
                 if (index or not commander) and port.mode is AwsMode.EMBEDDED:
                     port.reset_emulator()
-                options = RunOptions(policy=policy, commander=commander, keep_timeline=False)
+                options = RunOptions(
+                    policy=policy, commander=commander, keep_timeline=False, llm=llm
+                )
                 results.append(run_scenario(port, item, options))
             rows.append(scoreboard.row(item.scenario, results[0], results[1]))
     total = scoreboard.totals(rows)

@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any, Literal
 
 from langgraph.runtime import Runtime
 from langgraph.types import Send
 
 from agents import diagnosis, remediation, security
-from agents.model import AgentName
-from orchestrator import evidence
+from agents.model import AgentName, Hypothesis
+from orchestrator import evidence, second_opinion
 from orchestrator.context import RunContext
 from orchestrator.state import Entry, IncidentState, VoteTask
 
@@ -25,29 +26,45 @@ def diagnose(state: IncidentState, runtime: Runtime[RunContext]) -> dict[str, An
     changes = {
         name: [s - offset for s in steps if s >= offset] for name, steps in ctx.changes.items()
     }
-    found = diagnosis.diagnose(
-        diagnosis.Evidence(
-            series=got,
-            edges=[(c, d) for c, deps in ctx.estate.depends_on.items() for d in deps],
-            onset_index=max(0, onset - offset),
-            logs=evidence.logs(ctx, names, onset - 3),
-            changes=changes,
-            findings=evidence.findings(state["alerts"]),
-            kinds={name: ctx.catalogue[name].kind for name in names},
-        )
+    gathered = diagnosis.Evidence(
+        series=got,
+        edges=[(c, d) for c, deps in ctx.estate.depends_on.items() for d in deps],
+        onset_index=max(0, onset - offset),
+        logs=evidence.logs(ctx, names, onset - 3),
+        changes=changes,
+        findings=evidence.findings(state["alerts"]),
+        kinds={name: ctx.catalogue[name].kind for name in names},
     )
+    found = diagnosis.diagnose(gathered)
     round_ = state.get("round", 0) + 1
+    timeline = [Entry(step=step, node="diagnosis", text=f"round {round_}: {_ranking(found)}")]
+    if ctx.llm is not None:
+        question = second_opinion.question(state, ctx, found, gathered)
+        answer = ctx.llm.review(
+            question,
+            services=len(
+                set(state.get("services", [])) | {h["service"] for h in found} - {"unknown"}
+            ),
+            anomalies=len(state.get("anomalies", [])),
+        )
+        merged = second_opinion.merge(found, answer, question)
+        timeline.append(Entry(step=step, node="diagnosis", text=second_opinion.note(answer)))
+        if merged != found:
+            text = f"round {round_} with the model's opinion: {_ranking(merged)}"
+            timeline.append(Entry(step=step, node="diagnosis", text=text))
+        found = merged
     top = found[0]
-    text = f"round {round_}: " + "; ".join(
-        f"{h['fault']} on {h['service']} ({h['confidence']:.2f})" for h in found
-    )
     return {
         "hypotheses": found,
         "round": round_,
         "max_rounds": ctx.policy.max_rounds,
-        "timeline": [Entry(step=step, node="diagnosis", text=text)],
+        "timeline": timeline,
         "services": sorted(set(state.get("services", [])) | {top["service"]} - {"unknown"}),
     }
+
+
+def _ranking(found: Sequence[Hypothesis]) -> str:
+    return "; ".join(f"{h['fault']} on {h['service']} ({h['confidence']:.2f})" for h in found)
 
 
 def propose(state: IncidentState, runtime: Runtime[RunContext]) -> dict[str, Any]:

@@ -47,7 +47,8 @@ from services.gateway.routes import alerts, audit, events, incidents, keys, ops
 from services.gateway.sns_signature import SnsSignatures
 from services.gateway.telemetry import GatewayMetrics, IncidentCollector
 from services.gateway.throttle import Throttle
-from services.metrics import CommanderMetrics
+from services.llm import configured_advisor
+from services.metrics import CommanderMetrics, LlmMetrics
 from services.scenario.loader import load_scenario, resolve_scenarios
 from services.settings import Settings
 from services.tracing import (
@@ -121,6 +122,7 @@ def create_app(
                     metrics=CommanderMetrics(registry),
                     speed=settings.demo_speed,
                     callbacks=callbacks,
+                    llm=configured_advisor(settings, metrics=LlmMetrics(registry)),
                     approval_ttl_s=settings.approval_ttl_s,
                     max_queued=settings.ingest_queue_max,
                     postgres_url=(

@@ -36,6 +36,7 @@ __all__ = [
     "Tier",
     "TierModel",
     "advisor_from_settings",
+    "configured_advisor",
     "route",
 ]
 
@@ -69,3 +70,10 @@ def advisor_from_settings(
         ),
         metrics=metrics,
     )
+
+
+def configured_advisor(settings: Settings, metrics: LlmMetrics | None = None) -> Advisor | None:
+    """The advisor when a model is configured (``IC_LLM_PROVIDER``), else None: rules only."""
+    if settings.llm_provider == "none":
+        return None
+    return advisor_from_settings(settings, metrics=metrics)

@@ -34,6 +34,9 @@ THROTTLING_CODES = frozenset(
 )
 
 
+MAX_BACKOFF_S = 30.0
+
+
 class Outcome(StrEnum):
     USED = "used"
     """At least one hypothesis passed the evidence check."""
@@ -100,9 +103,10 @@ class Advisor:
     metrics: LlmMetrics | None = None
     sleep: Callable[[float], None] = time.sleep
 
-    def review(self, question: Question, anomalies: int) -> Answer:
-        """Ask the routed model about ``question``; every failure is an ``Answer`` too."""
-        tier = route(len(question.services), anomalies, [h.confidence for h in question.hypotheses])
+    def review(self, question: Question, *, services: int, anomalies: int) -> Answer:
+        """Ask the routed model about ``question`` (an incident over ``services`` services with
+        ``anomalies`` anomalous metrics); every failure is an ``Answer`` too."""
+        tier = route(services, anomalies, [h.confidence for h in question.hypotheses])
         model = self.models[tier]
         answer = self._review(question, tier, model)
         self._observe(answer)
@@ -146,7 +150,7 @@ class Advisor:
     def _with_retries(self, ask: Callable[[], Ranking]) -> Ranking:
         retrying = Retrying(
             stop=stop_after_attempt(self.max_attempts),
-            wait=wait_random_exponential(multiplier=self.backoff_s, max=30 * max(self.backoff_s, 1)),
+            wait=wait_random_exponential(multiplier=self.backoff_s, max=MAX_BACKOFF_S),
             retry=retry_if_exception(_throttled),
             sleep=self.sleep,
             reraise=True,

@@ -56,7 +56,7 @@ class RankedHypothesis(BaseModel):
 class Ranking(BaseModel):
     """Root-cause hypotheses for the incident, most likely first, each citing evidence ids."""
 
-    hypotheses: list[RankedHypothesis] = Field(max_length=5)
+    hypotheses: list[RankedHypothesis]
 
 
 @dataclass(frozen=True, slots=True)
