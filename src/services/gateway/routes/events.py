@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections import OrderedDict
 from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
@@ -118,6 +119,18 @@ async def _replay(
             return
 
 
+_ENCODED: OrderedDict[str, str] = OrderedDict()
+"""Entry hash -> its JSON: every client streams the same entries, so each is encoded once. The
+hash names the content (and its place in the chain), so gateways in one process cannot mix
+entries up. Used on the event loop only."""
+_ENCODED_MAX = 4096
+
+
 def _event(entry: AuditEntry) -> ServerSentEvent:
-    data = views.audit(entry).model_dump(mode="json")
-    return ServerSentEvent(data=json.dumps(data), event=entry.kind, id=str(entry.seq))
+    data = _ENCODED.get(entry.hash)
+    if data is None:
+        data = json.dumps(views.audit(entry).model_dump(mode="json"))
+        _ENCODED[entry.hash] = data
+        if len(_ENCODED) > _ENCODED_MAX:
+            _ENCODED.popitem(last=False)
+    return ServerSentEvent(data=data, event=entry.kind, id=str(entry.seq))
