@@ -72,7 +72,10 @@ function hypotheses(list) {
 
 function votes({ votes: all, decisions }) {
   if (!decisions.length) return section("Votes", h("p", { class: "empty" }, "No vote yet."));
-  const byCell = new Map(all.map((v) => [`${v.candidate}|${v.agent}`, v])); // the latest round's
+  // Each round's own votes (a vote without a round, from before rounds were recorded, stands
+  // for every round: the latest one wins).
+  const byCell = new Map(all.map((v) => [`${v.round ?? "any"}|${v.candidate}|${v.agent}`, v]));
+  const cell = (round, c, a) => byCell.get(`${round}|${c}|${a}`) ?? byCell.get(`any|${c}|${a}`);
   const rounds = [...decisions].reverse().map((d) => {
     const candidates = Object.keys(d.matrix).sort((a, b) => (d.scores[b] ?? 0) - (d.scores[a] ?? 0));
     const agents = [...new Set(candidates.flatMap((c) => Object.keys(d.matrix[c])))];
@@ -88,7 +91,7 @@ function votes({ votes: all, decisions }) {
             h("th", { scope: "row" }, short(c)),
             agents.map((a) => {
               const stance = d.matrix[c][a] ?? "—";
-              const vote = byCell.get(`${c}|${a}`);
+              const vote = cell(d.round, c, a);
               const tip = vote ? `${vote.rationale}${vote.evidence.length ? `\n${vote.evidence.join("\n")}` : ""}` : null;
               const kind = vote?.veto ? "veto" : stance.split(" ")[0];
               return h("td", { class: `stance stance-${kind}`, title: tip, tabindex: tip ? "0" : null }, vote?.veto ? `veto ${stance}` : stance);

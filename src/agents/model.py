@@ -9,7 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 from enum import StrEnum
-from typing import Any, Literal, TypedDict
+from typing import Any, Literal, NotRequired, TypedDict
 
 
 class AgentName(StrEnum):
@@ -70,6 +70,8 @@ class Vote(TypedDict):
     rationale: str
     evidence: list[str]
     veto: bool
+    round: NotRequired[int]
+    """The remediation round the vote was cast in (set by the graph, not by the agents)."""
 
 
 def candidate_id(action: str, service: str, params: dict[str, Any]) -> str:

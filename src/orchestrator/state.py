@@ -90,6 +90,7 @@ class VoteTask(TypedDict):
 
     agent: str
     incident_id: str
+    round: int
     candidates: list[Candidate]
     hypotheses: list[Hypothesis]
     anomalies: list[dict[str, Any]]

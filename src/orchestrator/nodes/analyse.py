@@ -94,6 +94,7 @@ def fan_out(state: IncidentState) -> list[Send] | Literal["escalate"]:
             VoteTask(
                 agent=agent.value,
                 incident_id=state["incident_id"],
+                round=state.get("round", 1),
                 candidates=state["candidates"],
                 hypotheses=state.get("hypotheses", []),
                 anomalies=state.get("anomalies", []),

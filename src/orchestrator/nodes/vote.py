@@ -57,4 +57,4 @@ def cast(task: VoteTask, runtime: Runtime[RunContext]) -> dict[str, Any]:
             ]
     if ctx.metrics is not None:
         ctx.metrics.agent_latency.labels(agent.value).observe(time.perf_counter() - started)
-    return {"votes": votes}
+    return {"votes": [Vote(**v, round=task["round"]) for v in votes]}

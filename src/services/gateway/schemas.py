@@ -100,6 +100,7 @@ class TimelineEntry(_Out):
 
 
 class VoteOut(_Out):
+    round: int | None = Field(default=None, description="The round it was cast in.")
     agent: str
     candidate: str
     stance: str

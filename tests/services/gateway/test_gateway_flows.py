@@ -99,6 +99,7 @@ def test_an_approval_is_single_use_and_the_action_lands(
         "detection", "diagnosis", "remediation", "finops", "security"
     }  # fmt: skip
     assert votes["decisions"][0]["outcome"] == "approval"
+    assert {v["round"] for v in votes["votes"]} == {1}
     health = client.get("/v1/agents", headers=running.auth("viewer")).json()
     assert [a["agent"] for a in health] == [
         "detection", "diagnosis", "remediation", "finops", "security"
@@ -137,6 +138,13 @@ def test_a_rejected_action_is_not_run_and_the_incident_moves_on(
     assert (after["pending_approval"] or {}).get("hash") != digest
     actions = running.client.get(f"/v1/incidents/{iid}/actions", headers=running.auth("viewer"))
     assert "failover-database" not in [a["action"] for a in actions.json()]
+    votes = running.client.get(f"/v1/incidents/{iid}/votes", headers=running.auth("viewer")).json()
+    rounds = [d["round"] for d in votes["decisions"]]
+    assert rounds[:2] == [1, 2]  # the next round voted on what was left
+    for number in rounds:
+        cast = [v for v in votes["votes"] if v["round"] == number]
+        decided = next(d for d in votes["decisions"] if d["round"] == number)
+        assert {v["candidate"] for v in cast} == set(decided["matrix"])
 
 
 def test_an_unanswered_approval_expires_and_cannot_be_answered_after(
