@@ -14,7 +14,7 @@ from services.gateway import sns_signature
 from services.gateway.alerts import Alert, AlertSource, AlertStatus, SnsSubscription
 from services.gateway.auth import Principal
 from services.gateway.deps import Gateway, GatewayDep, caller
-from services.gateway.ingest import parse
+from services.gateway.ingest import SNS_RECOGNISERS, parse
 from services.gateway.problems import responses
 from services.gateway.routes import API_PREFIX
 from services.gateway.schemas import AlertsAccepted, SkippedOut, SubscriptionHandled
@@ -80,7 +80,8 @@ async def deliver(
     try:
         body = await request.body()
         result = parse(source, body, request.headers, options=gateway.ingest_options)
-        if gateway.settings.sns_verify_signatures:
+        # Only the AWS sources take SNS envelopes: the others' bodies are not decoded twice.
+        if gateway.settings.sns_verify_signatures and result.source in SNS_RECOGNISERS:
             envelope = decode_json(body)  # parsed above: well-formed JSON
             if sns_signature.is_http_envelope(envelope):
                 assert isinstance(envelope, dict)

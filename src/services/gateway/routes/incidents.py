@@ -198,6 +198,12 @@ async def _on_commander(gateway: Gateway, function: Callable[[Commander], Any]) 
         raise ConflictError(str(exc)) from None
 
 
+def _changed(gateway: Gateway, incident_id: str, changed: bool) -> Changed:
+    return Changed(
+        incident_id=incident_id, changed=changed, status=_summary(gateway, incident_id).status
+    )
+
+
 @router.post("/{incident_id}/ack", response_model=Changed, responses=_errors(404))
 async def acknowledge(
     incident_id: str,
@@ -206,9 +212,7 @@ async def acknowledge(
 ) -> Changed:
     """Take ownership of the incident (once; later calls change nothing)."""
     changed = await _on_commander(gateway, lambda c: c.acknowledge(incident_id, principal.subject))
-    return Changed(
-        incident_id=incident_id, changed=changed, status=_summary(gateway, incident_id).status
-    )
+    return _changed(gateway, incident_id, changed)
 
 
 @router.post("/{incident_id}/notes", response_model=Changed, responses=_errors(400, 404, 422))
@@ -220,9 +224,7 @@ async def add_note(
 ) -> Changed:
     """Add a note to the incident's timeline (and the audit trail)."""
     await _on_commander(gateway, lambda c: c.note(incident_id, principal.subject, body.text))
-    return Changed(
-        incident_id=incident_id, changed=True, status=_summary(gateway, incident_id).status
-    )
+    return _changed(gateway, incident_id, True)
 
 
 @router.post("/{incident_id}/resolve", response_model=Changed, responses=_errors(400, 404, 422))
@@ -236,9 +238,7 @@ async def resolve(
     changed = await _on_commander(
         gateway, lambda c: c.resolve(incident_id, principal.subject, body.reason)
     )
-    return Changed(
-        incident_id=incident_id, changed=changed, status=_summary(gateway, incident_id).status
-    )
+    return _changed(gateway, incident_id, changed)
 
 
 async def _answer(
