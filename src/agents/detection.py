@@ -8,26 +8,16 @@ scaled to a normal sigma) of the ``window`` points before it, never after. The s
 logistic of the robust z-score, in [0, 1]: a level shift scores high for as long as it lasts,
 which is what ``persistence`` needs to confirm an incident.
 
-**Is this point rare for this series?** (``anomaly_scores``, the per-series scorer the
-Numenta Anomaly Benchmark runs.) A raw z-score alone cannot answer it: a step on a flat
-series drives it to the ceiling for many points, so a threshold cannot tell the onset from
-its aftermath, and a noisy series is always "anomalous". So once a series has
-``warmup`` points of history, its score is an *anomaly likelihood*, as in Numenta's HTM:
-
-1. a raw z-score against the median and MAD of the ``BASELINE`` points before, whose spread is
-   floored at the series' own mean step size (so a series that moves a lot every point is not
-   anomalous for moving), clipped at ``Z_CAP`` and scaled to [0, 1];
-2. its mean over the last ``AVERAGE`` points, compared with the mean and variance of that
-   average over the ``HISTORY`` points before: the Gaussian upper tail probability ``p``;
-3. ``-ln p`` mapped to [0, 1) by ``v / (v + SURPRISE_HALF)``, strictly increasing, so scores
-   never saturate at 1.0 and every threshold stays separable;
-4. once a point scores ``ANOMALOUS`` or more, the next ``SUPPRESS`` points score 0: an alert
-   has been raised, and repeating it is noise.
-
-Before ``warmup`` points the history is too short to say what is rare, and the score is the
-robust one of ``score_at``. All of it is causal (point ``i`` depends on points ``<= i`` only)
-and costs O(``BASELINE``) per point. The constants are global, chosen on the NAB corpus as a
-whole, never per file.
+**Is this point rare for this series?** (``anomaly_scores``, the per-series scorer that root-cause
+ranking and the Numenta Anomaly Benchmark run.) A raw z-score alone cannot answer it: a step on
+a flat series drives it to the ceiling for many points, so a threshold cannot tell the onset from
+its aftermath, and a noisy series is always "anomalous". So once a series has ``warmup`` points
+of history, a point is scored against the records of its own series (``agents.scoring``): its
+deviation, the shape of its last few dozen points, and its value, each compared with the most
+extreme the series has shown before; 0.5 means a new record, and the points after an alert
+score 0. Before ``warmup`` points there are no records worth beating, and the score is the
+robust one of ``score_at``, so short live series are scored exactly as before. All of it is
+causal (point ``i`` depends on points ``<= i`` only).
 
 An incident is confirmed when an SLO or saturation metric stays anomalous for ``persistence``
 consecutive points. It is closed as noise when the metrics are back to normal by then (a
@@ -41,35 +31,20 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
-from numpy.lib.stride_tricks import sliding_window_view
 from numpy.typing import NDArray
-from scipy.special import log_ndtr
 from scipy.stats import median_abs_deviation
 
+from agents import scoring
 from agents.model import AgentName, Candidate, Severity, Stance, Vote, vote
 
 WINDOW = 30
-MIN_HISTORY = 5
+MIN_HISTORY = scoring.MIN_HISTORY
 Z_MIDPOINT = 4.0
 """Robust z-score that scores 0.5."""
-ANOMALOUS = 0.5
+ANOMALOUS = scoring.ANOMALOUS
 
 WARMUP = 150
-"""Points of history before ``anomaly_scores`` turns from the robust score to the likelihood."""
-BASELINE = 100
-"""Points the likelihood's raw z-score is measured against."""
-Z_CAP = 20.0
-"""Raw z-scores above this are all equally raw-anomalous; the likelihood tells them apart."""
-AVERAGE = 10
-"""Points the raw score is averaged over before its likelihood is taken."""
-HISTORY = 2000
-"""Points of averaged raw scores whose mean and variance say what is usual for the series."""
-MIN_VARIANCE = 3e-4
-"""A floor on that variance (HTM's), so a long quiet spell does not make every blip rare."""
-SURPRISE_HALF = 8.0
-"""``-ln p`` that scores ``ANOMALOUS``: a tail probability of about 3e-4."""
-SUPPRESS = 100
-"""Points that score 0 after an alert."""
+"""Points of history before ``anomaly_scores`` turns from the robust score to the records."""
 
 # Which direction is bad for each metric role.
 BAD_DIRECTION: dict[str, int] = {
@@ -98,8 +73,9 @@ def anomaly_scores(
     """Per-point anomaly score in [0, 1]; point ``i`` uses only points ``< i`` and itself.
 
     ``direction`` +1 scores only rises, -1 only falls, 0 both. The first ``warmup`` finite
-    points get ``score_at``'s robust score (over ``window`` points); later ones the anomaly
-    likelihood of the module docstring. Missing (non-finite) points score 0 and are skipped.
+    points get ``score_at``'s robust score (over ``window`` points); later ones their rarity
+    (``scoring.rarity_scores``), with the points after each alert suppressed. Missing
+    (non-finite) points score 0 and are skipped.
     """
     x = np.asarray(values, dtype=float)
     scores = np.zeros(len(x))
@@ -108,75 +84,9 @@ def anomaly_scores(
     for i in early:
         scores[i] = score_at(x, i, window=window, min_history=min_history, direction=direction)
     if len(late):
-        likely = likelihood_scores(x[finite], direction=direction)
-        scores[late] = suppress(likely[warmup:])
+        rarity = scoring.rarity_scores(x[finite], direction=direction)
+        scores[late] = scoring.suppress(rarity[warmup:])
     return scores
-
-
-def likelihood_scores(x: NDArray[np.float64], *, direction: int = 0) -> NDArray[np.float64]:
-    """The anomaly likelihood of every point of a finite series, before suppression."""
-    raw = np.minimum(_baseline_z(x, direction), Z_CAP) / Z_CAP
-    averaged = _trailing_mean(raw, AVERAGE)
-    # Mean and variance of the averaged raw score over the HISTORY points before each point.
-    sums = np.concatenate(([0.0], np.cumsum(averaged)))
-    squares = np.concatenate(([0.0], np.cumsum(averaged * averaged)))
-    end = np.arange(len(x))
-    start = np.maximum(0, end - HISTORY)
-    count = np.maximum(end - start, 1)
-    mean = (sums[end] - sums[start]) / count
-    variance = np.maximum((squares[end] - squares[start]) / count - mean * mean, MIN_VARIANCE)
-    surprise = -log_ndtr(-(averaged - mean) / np.sqrt(variance))
-    surprise[end < AVERAGE] = 0.0  # nothing to compare with yet
-    scores: NDArray[np.float64] = surprise / (surprise + SURPRISE_HALF)
-    return scores
-
-
-def suppress(scores: NDArray[np.float64], hold: int = SUPPRESS) -> NDArray[np.float64]:
-    """Zero the ``hold`` points after each point that scores ``ANOMALOUS`` (itself unzeroed)."""
-    out = scores.copy()
-    quiet_until = -1
-    for i, score in enumerate(scores):
-        if i <= quiet_until:
-            out[i] = 0.0
-        elif score >= ANOMALOUS:
-            quiet_until = i + hold
-    return out
-
-
-def _baseline_z(x: NDArray[np.float64], direction: int) -> NDArray[np.float64]:
-    """Robust z of each point against the ``BASELINE`` before it; its spread is floored."""
-    n = len(x)
-    centre = np.zeros(n)
-    spread = np.full(n, np.inf)  # no history: z is 0
-    for i in range(MIN_HISTORY, min(BASELINE, n)):
-        centre[i], spread[i] = _median_mad(x[:i])
-    if n > BASELINE:
-        history = sliding_window_view(x, BASELINE)[: n - BASELINE]
-        centre[BASELINE:] = np.median(history, axis=1)
-        spread[BASELINE:] = median_abs_deviation(history, axis=1, scale="normal")
-    # The mean absolute step over all the points before: the series' own typical movement.
-    steps = np.abs(np.diff(x, prepend=x[:1]))
-    typical = np.concatenate(([0.0], np.cumsum(steps)[:-1] / np.arange(1, n)))
-    spread = np.maximum.reduce([spread, 0.02 * np.abs(centre), typical, np.full(n, 1e-9)])
-    deviation = x - centre
-    if direction:
-        deviation = np.maximum(0.0, deviation * direction)
-    z: NDArray[np.float64] = np.abs(deviation) / spread
-    return z
-
-
-def _median_mad(history: NDArray[np.float64]) -> tuple[float, float]:
-    centre = float(np.median(history))
-    return centre, float(median_abs_deviation(history, scale="normal"))
-
-
-def _trailing_mean(a: NDArray[np.float64], k: int) -> NDArray[np.float64]:
-    """Mean of the last ``k`` points up to and including each one."""
-    sums = np.concatenate(([0.0], np.cumsum(a)))
-    end = np.arange(1, len(a) + 1)
-    start = np.maximum(0, end - k)
-    mean: NDArray[np.float64] = (sums[end] - sums[start]) / (end - start)
-    return mean
 
 
 def score_at(

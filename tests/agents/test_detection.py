@@ -8,7 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import agentkit
-from agents import detection
+from agents import detection, scoring
 from agents.detection import ANOMALOUS, anomaly_scores, assess, find_anomalies
 from agents.model import Stance
 
@@ -22,7 +22,7 @@ directions = st.sampled_from([-1, 0, 1])
 # -- the scorer ---------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("warmup", [detection.WARMUP, 5], ids=["robust-score", "likelihood"])
+@pytest.mark.parametrize("warmup", [detection.WARMUP, 5], ids=["robust-score", "records"])
 @settings(deadline=None)
 @given(
     series=st.lists(values, min_size=1, max_size=60),
@@ -33,7 +33,7 @@ def test_a_score_never_changes_when_later_points_do(
     warmup: int, series: list[float], direction: int, data: st.DataObject
 ) -> None:
     """Both paths of the scorer are causal: the robust score before the warm-up ends (every
-    series here is shorter) and the likelihood after it (a warm-up of 5 points)."""
+    series here is shorter) and the records after it (a warm-up of 5 points)."""
     i = data.draw(st.integers(0, len(series) - 1), label="i")
     later = data.draw(
         st.lists(values | st.just(float("nan")), min_size=len(series) - i - 1),
@@ -102,11 +102,11 @@ def test_a_direction_scores_only_moves_that_way(
     assert anomaly_scores(seen_move, direction=direction)[AT] > 0.9
 
 
-# -- the anomaly likelihood (series longer than the warm-up) -----------------------------------
+# -- the records (series longer than the warm-up) ----------------------------------------------
 
 LONG = 600
 STEP = 400
-"""A step well past the warm-up, with enough history for the likelihood to know the series."""
+"""A step well past the warm-up, with enough history for the records to know the series."""
 
 
 @settings(deadline=None)
@@ -116,7 +116,7 @@ STEP = 400
     ),
     direction=directions,
 )
-def test_likelihood_scores_lie_between_zero_and_one(series: list[float], direction: int) -> None:
+def test_record_scores_lie_between_zero_and_one(series: list[float], direction: int) -> None:
     scores = anomaly_scores(series, direction=direction, warmup=5)
 
     assert len(scores) == len(series)
@@ -149,22 +149,14 @@ def test_a_step_on_a_flat_series_scores_highest_at_its_onset_and_never_saturates
 
 
 def test_after_an_alert_the_next_points_are_quiet_even_through_a_second_step() -> None:
-    second = STEP + detection.SUPPRESS // 2
+    second = STEP + scoring.SUPPRESS // 2
     series = np.asarray(agentkit.shifted(STEP, 2.0, n=LONG, seed=3))
     series[second:] *= 2.0
 
     scores = anomaly_scores(series)
 
     assert scores[STEP] >= ANOMALOUS
-    assert np.all(scores[STEP + 1 : STEP + 1 + detection.SUPPRESS] == 0.0)
-
-
-def test_suppression_holds_for_its_length_then_lets_the_next_alert_through() -> None:
-    scores = np.array([0.2, 0.6, 0.9, 0.8, 0.1, 0.7, 0.3])
-
-    quiet = detection.suppress(scores, hold=2)
-
-    np.testing.assert_array_equal(quiet, [0.2, 0.6, 0.0, 0.0, 0.1, 0.7, 0.0])
+    assert np.all(scores[STEP + 1 : STEP + 1 + scoring.SUPPRESS] == 0.0)
 
 
 def test_a_missing_point_in_a_long_series_scores_zero_and_hides_nothing() -> None:
@@ -179,7 +171,7 @@ def test_a_missing_point_in_a_long_series_scores_zero_and_hides_nothing() -> Non
 
 
 @pytest.mark.parametrize(("direction", "ignored", "seen"), [(1, 0.5, 2.0), (-1, 2.0, 0.5)])
-def test_the_likelihood_scores_only_moves_in_its_direction(
+def test_the_records_score_only_moves_in_their_direction(
     direction: int, ignored: float, seen: float
 ) -> None:
     ignored_move = agentkit.shifted(STEP, ignored, n=LONG)
