@@ -142,7 +142,7 @@ class AuditEntry:
         """The entry as a JSON object (``at`` exactly as stored and hashed)."""
         return {
             "seq": self.seq,
-            "at": _at_text(self.at),
+            "at": at_text(self.at),
             "actor": self.actor,
             "kind": self.kind,
             "incident_id": self.incident_id,
@@ -184,11 +184,13 @@ def entry_hash(
     return hashlib.sha256(payload.encode("utf-8")).hexdigest()
 
 
-def _utcnow() -> datetime:
+def utcnow() -> datetime:
+    """The default clock of a trail: wall time in UTC."""
     return datetime.now(UTC)
 
 
-def _at_text(at: datetime) -> str:
+def at_text(at: datetime) -> str:
+    """``at`` as the text stored and hashed (see the module docstring)."""
     return at.astimezone(UTC).isoformat(timespec="microseconds")
 
 
@@ -212,7 +214,7 @@ def _plain(value: Any, field: str) -> Any:
     raise TypeError(f"{field}: {type(value).__name__} is not JSON-serialisable")
 
 
-def _prepared(index: int, record: AuditRecord) -> tuple[AuditRecord, str, dict[str, Any]]:
+def prepare_record(index: int, record: AuditRecord) -> tuple[AuditRecord, str, dict[str, Any]]:
     """A record with its data as canonical text and as read back from that text."""
     field = f"records[{index}].data"
     if not isinstance(record.data, Mapping):
@@ -221,7 +223,8 @@ def _prepared(index: int, record: AuditRecord) -> tuple[AuditRecord, str, dict[s
     return record, text, json.loads(text)
 
 
-def _entry(row: _Row) -> AuditEntry:
+def entry_from_row(row: _Row) -> AuditEntry:
+    """An entry from a row of ``seq, at, actor, kind, incident_id, data, prev_hash, hash``."""
     seq, at, actor, kind, incident_id, data, prev_hash, hash_ = row
     return AuditEntry(
         seq=seq,
@@ -235,7 +238,7 @@ def _entry(row: _Row) -> AuditEntry:
     )
 
 
-def _row_problem(row: _Row, expected_seq: int, prev_hash: str) -> str | None:
+def row_problem(row: _Row, expected_seq: int, prev_hash: str) -> str | None:
     """Why ``row`` cannot follow an entry whose hash is ``prev_hash``; ``None`` if it can."""
     seq, at, actor, kind, incident_id, data, stored_prev, stored_hash = row
     if seq != expected_seq:
@@ -262,7 +265,7 @@ class AuditTrail:
     ``clock`` returns the current time, timezone-aware; tests pass their own.
     """
 
-    def __init__(self, path: Path | str, *, clock: Callable[[], datetime] = _utcnow) -> None:
+    def __init__(self, path: Path | str, *, clock: Callable[[], datetime] = utcnow) -> None:
         self.path = Path(path)
         self._clock = clock
         self._lock = threading.Lock()  # the connection
@@ -310,7 +313,7 @@ class AuditTrail:
         """Store ``records`` in one transaction, all or none; return the entries stored (records
         whose key was stored already are skipped), in order, after handing them to every
         subscriber. ``TypeError`` naming the field when a record's data is not JSON."""
-        prepared = [_prepared(index, record) for index, record in enumerate(records)]
+        prepared = [prepare_record(index, record) for index, record in enumerate(records)]
         if not prepared:
             return []
         stored: list[AuditEntry] = []
@@ -368,7 +371,7 @@ class AuditTrail:
             if not rows:
                 return ChainReport(True, checked, None, None)
             for row in rows:
-                problem = _row_problem(row, checked + 1, prev_hash)
+                problem = row_problem(row, checked + 1, prev_hash)
                 if problem is not None:
                     return ChainReport(False, checked, checked + 1, problem)
                 checked, prev_hash = row[0], row[7]
@@ -450,7 +453,7 @@ class AuditTrail:
         now = self._clock()
         if now.utcoffset() is None:
             raise ValueError(f"the audit trail's clock returned a naive datetime: {now!r}")
-        return _at_text(now)
+        return at_text(now)
 
     def _head(self) -> tuple[int, str]:
         """``(seq, hash)`` of the latest entry; the caller holds the lock."""
@@ -479,7 +482,7 @@ class AuditTrail:
     def _select(self, clause: str, params: Sequence[Any]) -> list[AuditEntry]:
         with self._lock:
             rows = self._db.execute(f"SELECT {_COLUMNS} FROM audit_log {clause}", params).fetchall()
-        return [_entry(row) for row in rows]
+        return [entry_from_row(row) for row in rows]
 
     def _deliver(self) -> None:
         """Hand waiting batches to the subscribers, oldest first, one thread at a time."""

@@ -1,0 +1,212 @@
+"""Incident list latency: ``PgIncidentStore.page`` on 10,000 incidents, against a bare round trip.
+
+Loads ``--incidents`` summaries (default 10,000) into a fresh schema of the PostgreSQL server at
+``--url`` through ``PgIncidentStore.put``, the way the commander writes them, then ANALYZEs.
+The summaries look like a busy estate's: 1 to 3 services each out of 50, statuses and
+severities in realistic proportions (most open, some resolved, a few awaiting approval with a
+pending approval carrying datetimes), opened over 30 days, a few at the same second.
+
+Then, in interleaved turns (one call of each variant per turn, ``--calls`` turns), one client
+thread on one pool, measured side by side:
+
+- ``SELECT 1``: a pooled connection borrowed (with the pool's liveness check), one round trip,
+  returned. The floor for any store call on this pool; the ratios are what a query adds.
+- ``first page``: 50 newest, no filter (the list's landing view).
+- ``open incidents``: status in open/confirmed/mitigating/awaiting_approval (the usual view).
+- ``awaiting approval``: one rare status (about 3% of the incidents).
+- ``sev1``: one severity, no status.
+- ``service``: one service (about 4% of the incidents).
+- ``deep cursor``: the page 5,000 incidents down, from the cursor the pages before it gave.
+- ``counts``: incidents per (status, severity), the gateway's gauges.
+
+Latencies are client-side, in the benchmark's process, on loopback. The schema is dropped at
+the end. Target: p99 under 100 ms for every page.
+
+Run: ``.venv/bin/python benchmarks/incident_list.py [--calls 2000] [--incidents 10000]``
+"""
+
+from __future__ import annotations
+
+import argparse
+import multiprocessing
+import platform
+import random
+import time
+import uuid
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import psycopg
+from benchkit import percentile
+from psycopg import sql
+
+from orchestrator.summary import IncidentSummary
+from services.pg.incidents import PgIncidentStore
+from services.pg.pool import Pool, connection, open_pool
+
+SERVICES = [f"svc-{n:02d}" for n in range(50)]
+STATUSES = {
+    "open": 40,
+    "confirmed": 15,
+    "mitigating": 10,
+    "awaiting_approval": 3,
+    "resolved": 22,
+    "escalated": 5,
+    "closed": 3,
+    "noise": 2,
+}
+SEVERITIES = {"sev1": 5, "sev2": 20, "sev3": 40, "sev4": 25, None: 10}
+OPEN = {"open", "confirmed", "mitigating", "awaiting_approval"}
+START = datetime(2026, 2, 1, tzinfo=UTC)
+
+
+def incidents(count: int, rng: random.Random) -> list[IncidentSummary]:
+    out = []
+    statuses, severities = list(STATUSES), list(SEVERITIES)
+    for n in range(count):
+        status = rng.choices(statuses, weights=list(STATUSES.values()))[0]
+        opened = START + timedelta(seconds=rng.randrange(30 * 86400) // 30 * 30)
+        updated = opened + timedelta(seconds=rng.randrange(7200))
+        pending = None
+        if status == "awaiting_approval":
+            pending = {
+                "candidate": {"id": f"c{n}", "action": "rollback", "params": {"to": "v41"}},
+                "hash": f"{n:064x}",
+                "action_hash": f"{n + 1:064x}",
+                "rule": "tier1-needs-human",
+                "asked_at": updated,
+                "expires_at": updated + timedelta(minutes=15),
+            }
+        resolved = status in {"resolved", "closed"}
+        out.append(
+            IncidentSummary(
+                id=f"inc-{uuid.UUID(int=rng.getrandbits(128)).hex[:10]}",
+                status=status,
+                severity=rng.choices(severities, weights=list(SEVERITIES.values()))[0],
+                title=f"{rng.choice(['5xx', 'latency', 'saturation', 'errors'])} on svc",
+                services=tuple(sorted(rng.sample(SERVICES, rng.randint(1, 3)))),
+                opened_at=opened,
+                updated_at=updated,
+                alerts=rng.randint(1, 12),
+                acknowledged_by=rng.choice([None, "alice", "bob"]),
+                pending_approval=pending,
+                time_to_detect_s=float(rng.randrange(30, 600, 30)),
+                time_to_resolve_s=float(rng.randrange(300, 7200, 30)) if resolved else None,
+            )
+        )
+    return out
+
+
+def variants(store: PgIncidentStore, pool: Pool) -> dict[str, Callable[[], Any]]:
+    def page(**query: Any) -> Callable[[], Any]:
+        base: dict[str, Any] = {"statuses": set(), "severities": set(), "service": None}
+        base.update(query)
+        return lambda: store.page(limit=50, **base)
+
+    def select_one() -> Any:
+        with connection(pool, "benchmark") as conn:
+            return conn.execute("SELECT 1").fetchone()
+
+    cursor = None
+    for _ in range(100):  # 100 pages of 50: 5,000 incidents down
+        _, cursor = store.page(
+            statuses=set(), severities=set(), service=None, limit=50, cursor=cursor
+        )
+    return {
+        "SELECT 1": select_one,
+        "first page": page(cursor=None),
+        "open incidents": page(statuses=OPEN, cursor=None),
+        "awaiting approval": page(statuses={"awaiting_approval"}, cursor=None),
+        "sev1": page(severities={"sev1"}, cursor=None),
+        "service": page(service="svc-17", cursor=None),
+        "deep cursor": page(cursor=cursor),
+        "counts": store.counts,
+    }
+
+
+def measure(calls: dict[str, Callable[[], Any]], turns: int) -> dict[str, list[float]]:
+    for call in calls.values():  # warm up: plans cached, pool filled
+        for _ in range(20):
+            call()
+    latencies: dict[str, list[float]] = {name: [] for name in calls}
+    names = list(calls)
+    for turn in range(turns):
+        order = names[turn % len(names) :] + names[: turn % len(names)]  # rotate: no fixed slot
+        for name in order:
+            started = time.perf_counter()
+            calls[name]()
+            latencies[name].append(time.perf_counter() - started)
+    return latencies
+
+
+def report(
+    args: argparse.Namespace, latencies: dict[str, list[float]], rows: dict[str, int]
+) -> None:
+    print(
+        f"incident list: PgIncidentStore.page on {args.incidents} incidents, "
+        f"{args.calls} interleaved calls per variant, 1 client thread, limit 50"
+    )
+    base = latencies["SELECT 1"]
+    base50, base99 = percentile(base, 0.5), percentile(base, 0.99)
+    print(
+        f"{'variant':<19}{'rows':>6}{'p50 ms':>9}{'p99 ms':>9}{'max ms':>9}"
+        f"{'p50/bare':>10}{'p99/bare':>10}"
+    )
+    worst = 0.0
+    for name, values in latencies.items():
+        p50, p99 = percentile(values, 0.5), percentile(values, 0.99)
+        if name not in {"SELECT 1", "counts"}:
+            worst = max(worst, p99)
+        print(
+            f"{name:<19}{rows[name]:>6}{p50 * 1000:>9.3f}{p99 * 1000:>9.3f}"
+            f"{max(values) * 1000:>9.3f}{p50 / base50:>10.2f}{p99 / base99:>10.2f}"
+        )
+    verdict = "met" if worst < 0.1 else "MISSED"
+    print(f"target p99 < 100 ms for every page: {verdict} (worst page p99 {worst * 1000:.2f} ms)")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--url", default="postgresql://postgres@127.0.0.1:5432/test")
+    parser.add_argument("--incidents", type=int, default=10_000)
+    parser.add_argument("--calls", type=int, default=2_000, help="measured calls per variant")
+    parser.add_argument("--seed", type=int, default=6)
+    args = parser.parse_args()
+    print(f"python {platform.python_version()}, {multiprocessing.cpu_count()} CPUs")
+    schema = f"ic_bench_{uuid.uuid4().hex[:12]}"
+    try:
+        with open_pool(args.url, schema=schema, max_size=2) as pool:
+            with connection(pool, "benchmark") as conn:
+                version = conn.execute("SHOW server_version").fetchone()
+            print(f"PostgreSQL {version[0] if version else '?'}, schema {schema}")
+            store = PgIncidentStore(pool, estate="bench")
+            summaries = incidents(args.incidents, random.Random(args.seed))
+            started = time.perf_counter()
+            for summary in summaries:
+                store.put(summary)
+            loaded = time.perf_counter() - started
+            print(
+                f"loaded {len(summaries)} incidents with put() in {loaded:.1f} s "
+                f"({loaded / len(summaries) * 1000:.3f} ms each)"
+            )
+            with connection(pool, "benchmark") as conn:
+                conn.execute("ANALYZE ic_incidents")
+            calls = variants(store, pool)
+            rows = {name: _rows(call()) for name, call in calls.items()}
+            report(args, measure(calls, args.calls), rows)
+    finally:
+        with psycopg.connect(args.url, autocommit=True) as conn:
+            conn.execute(sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(schema)))
+
+
+def _rows(result: Any) -> int:
+    if isinstance(result, tuple) and len(result) == 2 and isinstance(result[0], list):
+        return len(result[0])  # a page and its cursor
+    if isinstance(result, dict):
+        return sum(result.values())  # counts: incidents counted
+    return 1
+
+
+if __name__ == "__main__":
+    main()
