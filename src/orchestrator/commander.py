@@ -19,7 +19,7 @@ and ``summaries`` holds each incident at a glance for the incident list.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 from langchain_core.callbacks import BaseCallbackHandler
@@ -35,6 +35,7 @@ from orchestrator.correlation import Tracked, correlate
 from orchestrator.graph import IncidentGraph
 from orchestrator.intake import Signal
 from orchestrator.state import Alert, Entry, IncidentState
+from orchestrator.store import IncidentStore
 from orchestrator.summary import FINISHED, IncidentSummary, summarise, token
 from services.audit import AuditRecord
 from services.aws import telemetry
@@ -57,8 +58,12 @@ class Commander:
         trail: journal.Trail | None = None,
         callbacks: Sequence[BaseCallbackHandler] = (),
         approval_ttl_steps: int | None = None,
+        store: IncidentStore | None = None,
     ) -> None:
         self.graph = graph
+        self.store = store
+        """Where summaries are kept for other processes too (a cluster's gateways read them
+        there); None: ``summaries`` only."""
         self.ctx = ctx
         self.trail = trail
         self.callbacks = list(callbacks)
@@ -139,6 +144,9 @@ class Commander:
         seed = f"{self.ctx.estate.run_id}:{alert['fingerprint']}:{alert['step']}"
         digest = hashlib.sha256(seed.encode())
         incident_id = f"inc-{digest.hexdigest()[:10]}"
+        snapshot = self.graph.get_state(self._config(incident_id))
+        if snapshot.values:  # opened by a worker that died before it finished with the alert
+            return self._adopt(incident_id, snapshot).id
         incident = Tracked(
             id=incident_id,
             services={alert["service"]},
@@ -278,37 +286,44 @@ class Commander:
 
     # -- threads ----------------------------------------------------------------------------------
 
-    def recover(self) -> list[str]:
-        """Adopt every incident thread the checkpointer holds (after a restart): waits and
-        approvals are pending again, and a thread that died inside a node runs on from its
-        last checkpoint. Returns the ids of threads still open."""
+    def recover(self, ids: Iterable[str] | None = None) -> list[str]:
+        """Adopt every incident thread the checkpointer holds (after a restart), or those of
+        ``ids`` (a cluster's store knows which threads are its estate's): waits and approvals
+        are pending again, and a thread that died inside a node runs on from its last
+        checkpoint. Returns the ids of threads still open."""
         saver = self.graph.checkpointer
         if not isinstance(saver, BaseCheckpointSaver):
             raise RuntimeError("the incident graph was compiled without a checkpointer")
         open_ids: list[str] = []
-        for incident_id in thread_ids(saver):
+        for incident_id in thread_ids(saver) if ids is None else ids:
             snapshot = self.graph.get_state(self._config(incident_id))
-            values = snapshot.values
-            alerts: list[Alert] = values.get("alerts", [])
-            incident = Tracked(
-                id=incident_id,
-                services={a["service"] for a in alerts} | set(values.get("services", [])),
-                opened_step=int(values.get("opened_step", 0)),
-                fingerprints={a["fingerprint"] for a in alerts},
-                security=any(a["fault_hint"] for a in alerts),
-                last_alert_step=max((a["step"] for a in alerts), default=0),
-            )
-            self.incidents[incident_id] = incident
-            if self.trail is not None:
-                entries = self.trail.for_incident(incident_id)
-                incident.acknowledged_by = journal.acknowledged_by(entries)
-                incident.fingerprints |= journal.attached_fingerprints(entries)
-            self._absorb(incident, snapshot)
-            if snapshot.next and incident.waiting is None:
-                self._run(incident, None)  # died inside a node: carry on from the checkpoint
-            if not incident.finished:
+            if not snapshot.values:
+                continue
+            if not self._adopt(incident_id, snapshot).finished:
                 open_ids.append(incident_id)
         return open_ids
+
+    def _adopt(self, incident_id: str, snapshot: StateSnapshot) -> Tracked:
+        """Track a thread the checkpointer holds, and run on one that died inside a node."""
+        values = snapshot.values
+        alerts: list[Alert] = values.get("alerts", [])
+        incident = Tracked(
+            id=incident_id,
+            services={a["service"] for a in alerts} | set(values.get("services", [])),
+            opened_step=int(values.get("opened_step", 0)),
+            fingerprints={a["fingerprint"] for a in alerts},
+            security=any(a["fault_hint"] for a in alerts),
+            last_alert_step=max((a["step"] for a in alerts), default=0),
+        )
+        self.incidents[incident_id] = incident
+        if self.trail is not None:
+            entries = self.trail.for_incident(incident_id)
+            incident.acknowledged_by = journal.acknowledged_by(entries)
+            incident.fingerprints |= journal.attached_fingerprints(entries)
+        self._absorb(incident, snapshot)
+        if snapshot.next and incident.waiting is None:
+            self._run(incident, None)  # died inside a node: carry on from the checkpoint
+        return incident
 
     def _run(self, incident: Tracked, payload: IncidentState | Command[Any] | None) -> None:
         config = self._config(incident.id)
@@ -347,11 +362,14 @@ class Commander:
 
     def _summarise(self, incident: Tracked, snapshot: StateSnapshot) -> None:
         ttl = self.approval_ttl_steps
-        self.summaries[incident.id] = summarise(
+        summary = summarise(
             incident.id, snapshot.values, clock=self.ctx.clock, waiting=incident.waiting,
             acknowledged_by=incident.acknowledged_by, received=len(incident.fingerprints),
             approval_ttl_steps=ttl if ttl is not None else 10**9,
         )  # fmt: skip
+        if self.store is not None:
+            self.store.put(summary)
+        self.summaries[incident.id] = summary
 
     def _journal(self, records: list[AuditRecord]) -> None:
         if self.trail is not None and records:

@@ -3,13 +3,15 @@ catalogue, the ledger, policy and the clock. Passed as LangGraph's ``context``."
 
 from __future__ import annotations
 
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
+from typing import Protocol
 
 from agents.finops import Budget
 from agents.security import Policy
 from orchestrator.consensus import ConsensusPolicy
-from orchestrator.ledger import ActionLedger, ChangeLedger
+from orchestrator.ledger import ActionClaims, ChangeHistory
 from services.aws.port import AwsPort
 from services.aws.resources import Estate
 from services.llm import Advisor
@@ -79,22 +81,31 @@ class CommanderPolicy:
         )
 
 
+class ActionLocks(Protocol):
+    """One action at a time per resource, across workers (``services.cluster.locks``)."""
+
+    def hold(self, resource: str) -> AbstractContextManager[None]: ...
+
+
 @dataclass(slots=True)
 class RunContext:
     port: AwsPort
     estate: Estate
     catalogue: dict[str, ServiceProfile]
-    ledger: ActionLedger
+    ledger: ActionClaims
     clock: Clock
     policy: CommanderPolicy = field(default_factory=CommanderPolicy)
     metrics: CommanderMetrics | None = None
     """Prometheus metrics fed by the commander; None records none."""
-    changelog: ChangeLedger | None = None
+    changelog: ChangeHistory | None = None
     """Durable revision history; None keeps it in memory only (``changes``)."""
     changes: dict[str, list[int]] = field(default_factory=dict)
     """Service -> steps at which the commander saw its revision change."""
     llm: Advisor | None = None
     """A chat model's second opinion for diagnosis; None: the rule-based agents only."""
+    locks: ActionLocks | None = None
+    """Locks taken around every AWS call that changes a service; None in one process, where
+    the commander's single worker thread already acts on one thing at a time."""
     series_cache: dict[tuple[int, frozenset[str]], dict[str, dict[str, list[float]]]] = field(
         default_factory=dict
     )

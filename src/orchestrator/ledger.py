@@ -15,7 +15,7 @@ import sqlite3
 import threading
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
 LedgerStatus = Literal["started", "done"]
 
@@ -25,6 +25,26 @@ class LedgerEntry:
     key: str
     status: LedgerStatus
     result: dict[str, Any] | None
+
+
+class ActionClaims(Protocol):
+    """At most one execution per key, across crashes and processes: this file's SQLite
+    ``ActionLedger`` in one process, ``services.pg.ledger.PgActionLedger`` in a cluster."""
+
+    def get(self, key: str) -> LedgerEntry | None: ...
+
+    def begin(self, key: str) -> bool: ...
+
+    def finish(self, key: str, result: dict[str, Any]) -> None: ...
+
+
+class ChangeHistory(Protocol):
+    """The revisions seen per service and the steps they changed at (``ChangeLedger`` or
+    ``services.pg.ledger.PgChangeLedger``)."""
+
+    def observe(self, service: str, revision: str, step: int) -> bool: ...
+
+    def changes(self) -> dict[str, list[int]]: ...
 
 
 class ActionLedger:

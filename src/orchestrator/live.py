@@ -37,6 +37,7 @@ from orchestrator.intake import Signal
 from orchestrator.journal import Trail
 from orchestrator.ledger import ActionLedger, ChangeLedger
 from orchestrator.runner import catalogue_of
+from orchestrator.store import MemoryIncidentStore
 from services.aws.port import AwsPort
 from services.errors import ConfigurationError, OverloadedError
 from services.llm import Advisor
@@ -223,6 +224,7 @@ def open_live(
                     build_graph(saver), ctx, trail=trail, callbacks=callbacks,
                     # A person answers in wall time: the TTL is wall seconds at the live speed.
                     approval_ttl_steps=max(1, math.ceil(approval_ttl_s * speed / scenario.step)),
+                    store=MemoryIncidentStore(),
                 )  # fmt: skip
                 commander.recover()
                 live = LiveCommander(

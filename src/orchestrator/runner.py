@@ -85,12 +85,13 @@ def run_scenario(
     sim = Simulation(port, scenario, sink=truth.events.append)
     estate = sim.setup()
     with _state_files(options.state_dir, sim.run_id) as (checkpoints, ledger_path):
+        ledger, changelog = ActionLedger(ledger_path), ChangeLedger(ledger_path)
         ctx = RunContext(
             port=port,
             estate=estate,
             catalogue=catalogue_of(scenario, sim.profiles),
-            ledger=ActionLedger(ledger_path),
-            changelog=ChangeLedger(ledger_path),
+            ledger=ledger,
+            changelog=changelog,
             clock=Clock(start=sim.start, step_s=scenario.step),
             policy=options.policy,
             metrics=options.metrics,
@@ -109,9 +110,8 @@ def run_scenario(
                     truth.record(report, options.keep_timeline)
                 states = [commander.state(i) for i in commander.incidents]
         finally:
-            ctx.ledger.close()
-            if ctx.changelog is not None:
-                ctx.changelog.close()
+            ledger.close()
+            changelog.close()
     recovered, ttr_s = _recovery(scenario, sim.runs, sim.profiles, truth)
     outcome = _outcome(scenario, sim.runs, states, recovered, ttr_s)
     failed = failed_expectations(scenario.expect, outcome)

@@ -18,6 +18,7 @@ from orchestrator.bench.nab import render, resolve_data_dir, run_nab
 from orchestrator.context import CommanderPolicy
 from orchestrator.result import ScenarioResult
 from orchestrator.runner import ApprovalAnswer, RunOptions, run_scenario
+from services import cli_cluster
 from services.audit import AuditEntry, AuditTrail
 from services.aws.port import open_aws_port
 from services.errors import CommanderError, ConfigurationError
@@ -51,6 +52,7 @@ audit_app = typer.Typer(
     help="The audit trail: verify its hash chain, show its entries.", no_args_is_help=True
 )
 app.add_typer(audit_app, name="audit")
+cli_cluster.register(app)
 
 
 def _out(text: str) -> None:

@@ -21,9 +21,12 @@ Every error the commander raises on purpose is a ``CommanderError``::
         ├── BadRequestError         a parameter that makes no sense (a foreign cursor) (400)
         ├── NotFoundError           no such incident, key or page (404)
         ├── ConflictError           the state moved on: approval answered or expired (409)
+        │   └── ResourceBusyError   another action holds the resource's lock
         ├── RateLimitedError        too many requests; ``retry_after`` seconds to wait (429)
         ├── UpstreamError           a call the gateway makes for the client failed (502)
         └── OverloadedError         the commander cannot take more now; retry later (503)
+            ├── StoreUnavailableError  a shared store (PostgreSQL) cannot be reached (503)
+            └── RedisUnavailableError  Redis (alert stream, locks) cannot be reached (503)
 
 Errors crossing an agent boundary are values, not exceptions (see ``ActionResult``); the CLI and
 the gateway translate these classes to exit codes and HTTP statuses, each in one place.
@@ -164,6 +167,10 @@ class ConflictError(RequestError):
     another action; an incident already ended (HTTP 409)."""
 
 
+class ResourceBusyError(ConflictError):
+    """Another action holds the resource's lock (past the wait we allow for it)."""
+
+
 class RateLimitedError(RequestError):
     """Too many requests from one principal or address (HTTP 429, ``Retry-After``)."""
 
@@ -184,3 +191,27 @@ class OverloadedError(RequestError):
     def __init__(self, message: str, retry_after: int = 5) -> None:
         self.retry_after = max(1, retry_after)
         super().__init__(message)
+
+
+class StoreUnavailableError(OverloadedError):
+    """A shared store in PostgreSQL could not be reached: the server refused or dropped the
+    connection, or no pooled connection came free within the pool's timeout (HTTP 503,
+    ``Retry-After``). The pool reconnects by itself once the database is back. A write cut off
+    this way was most likely not made, but a connection lost while its commit was on the wire
+    leaves that unknown: the stores' writes are keyed (a claim, an upsert, an audit record's
+    key), so making the call again is how to find out.
+
+    ``store`` names the store (``incident store``, ``action ledger``, ``audit trail``) and
+    ``problem`` what failed, without the connection URL (it may hold a password).
+    """
+
+    def __init__(self, store: str, problem: str, retry_after: int = 5) -> None:
+        self.store = store
+        self.problem = problem
+        super().__init__(f"{store}: PostgreSQL is unavailable: {problem}", retry_after)
+
+
+class RedisUnavailableError(OverloadedError):
+    """Redis (the alert stream, the locks, the event doorbell) did not answer (HTTP 503,
+    ``Retry-After``): an alert is accepted only once it is in the stream, so the sender keeps
+    it and retries."""

@@ -91,6 +91,35 @@ class Settings(BaseSettings):
         description="SQLite file of the append-only, hash-chained audit trail",
     )
 
+    # -- scale-out (issue 6): set both URLs and gateways, workers and the world share them ----
+    redis_url: SecretStr | None = Field(
+        default=None,
+        description="redis://... : with IC_POSTGRES_URL, the cluster (alert stream, event "
+        "fan-out, action locks); unset: one process",
+    )
+    postgres_schema: str | None = Field(
+        default=None,
+        pattern=r"^[a-z_][a-z0-9_]{0,62}$",
+        description="the Postgres schema of the cluster's tables (unset: the server's default)",
+    )
+    estate: str = Field(
+        default="demo",
+        pattern=r"^[a-z0-9][a-z0-9-]{0,40}$",
+        description="the estate a cluster's gateways, workers and world serve",
+    )
+    lease_ttl_s: float = Field(
+        default=10.0, ge=1, le=300, description="a dead worker's estate is taken over after this"
+    )
+    worker_metrics_host: str = Field(
+        default="127.0.0.1", description="where `worker` serves its Prometheus metrics"
+    )
+    worker_metrics_port: int = Field(default=9464, ge=0, le=65535)
+    metrics_token: SecretStr | None = Field(
+        default=None,
+        min_length=16,
+        description="a bearer token accepted on GET /metrics only (for Prometheus scrapes)",
+    )
+
     # -- the gateway ---------------------------------------------------------------------------
     host: str = Field(default="127.0.0.1", description="address `serve` listens on")
     port: int = Field(default=8080, ge=0, le=65535)
@@ -261,6 +290,17 @@ class Settings(BaseSettings):
         ):
             raise ValueError(f"IC_LLM_ENDPOINT_URL={self.llm_endpoint_url!r}: not an http(s) URL")
         return self
+
+    @model_validator(mode="after")
+    def _cluster_is_coherent(self) -> Settings:
+        if self.redis_url is not None and self.postgres_url is None:
+            raise ValueError("IC_REDIS_URL selects the cluster, which needs IC_POSTGRES_URL too")
+        return self
+
+    @property
+    def cluster(self) -> bool:
+        """Gateways, workers and the world share Redis and Postgres (issue 6)."""
+        return self.redis_url is not None and self.postgres_url is not None
 
     @property
     def resolved_aws_mode(self) -> AwsMode:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from contextlib import AbstractContextManager, nullcontext
 from typing import Any, Literal
 
 from langgraph.runtime import Runtime
@@ -16,6 +17,7 @@ from orchestrator.context import RunContext
 from orchestrator.state import ActionRecord, Entry, IncidentState
 from services.aws import actions
 from services.aws.actions import ActionRequest
+from services.errors import ResourceBusyError
 from services.scenario.model import ActionKind
 
 _LOAD_METRICS = frozenset({"requests"})
@@ -76,6 +78,41 @@ def execute(state: IncidentState, runtime: Runtime[RunContext]) -> dict[str, Any
     key = f"{state['incident_id']}:{round_}:{candidate['id']}"
     step = ctx.clock.step
     before = _latest(ctx, state)
+    try:
+        with _locked(ctx, candidate["service"]):
+            record = _execute_once(ctx, state, candidate, key, before)
+    except ResourceBusyError as exc:  # another incident is acting on it: a failed try
+        record = ActionRecord(
+            key=key, round=round_, candidate=candidate["id"], action=candidate["action"],
+            service=candidate["service"], status="failed", detail=f"not attempted: {exc}",
+            step=step, rollback=None, approved_by=state.get("approved_by"), before=before,
+        )  # fmt: skip
+    return {
+        "actions": [record],
+        "tried": [candidate["id"]],
+        "status": "mitigating",
+        "approved_by": None,
+        "verify_until": step + ctx.policy.verify_steps,
+        "timeline": [_entry(step, "executor", f"{record['status']}: {record['detail']}")],
+    }
+
+
+def _locked(ctx: RunContext, service: str) -> AbstractContextManager[None]:
+    """The service's action lock when workers share the estate (see ``RunContext.locks``)."""
+    if ctx.locks is None:
+        return nullcontext()
+    return ctx.locks.hold(f"{ctx.estate.run_id}:{service}")
+
+
+def _execute_once(
+    ctx: RunContext,
+    state: IncidentState,
+    candidate: Candidate,
+    key: str,
+    before: dict[str, float],
+) -> ActionRecord:
+    round_ = state.get("round", 1)
+    step = ctx.clock.step
     if ctx.ledger.begin(key):
         request = ActionRequest(
             ActionKind(candidate["action"]), candidate["service"], candidate["params"]
@@ -107,14 +144,7 @@ def execute(state: IncidentState, runtime: Runtime[RunContext]) -> dict[str, Any
                 detail="interrupted before completion; not repeated", step=step,
                 rollback=None, approved_by=state.get("approved_by"), before=before,
             )  # fmt: skip
-    return {
-        "actions": [record],
-        "tried": [candidate["id"]],
-        "status": "mitigating",
-        "approved_by": None,
-        "verify_until": step + ctx.policy.verify_steps,
-        "timeline": [_entry(step, "executor", f"{record['status']}: {record['detail']}")],
-    }
+    return record
 
 
 def after_execute(state: IncidentState) -> Literal["await_effect", "diagnose", "escalate"]:
@@ -165,12 +195,16 @@ def verify(state: IncidentState, runtime: Runtime[RunContext]) -> dict[str, Any]
             ActionKind(rollback["kind"]), rollback["service"], rollback["params"]
         )
         key = f"{record['key']}:rollback"
-        if ctx.ledger.begin(key):
-            result = actions.execute(ctx.port, ctx.estate, request)
-            ctx.ledger.finish(key, {"status": result.status.value, "detail": result.detail})
-            update["timeline"].append(
-                _entry(step, "executor", f"rolled back {record['action']}: {result.detail}")
-            )
+        try:
+            with _locked(ctx, rollback["service"]):
+                if ctx.ledger.begin(key):
+                    result = actions.execute(ctx.port, ctx.estate, request)
+                    ctx.ledger.finish(key, {"status": result.status.value, "detail": result.detail})
+                    update["timeline"].append(
+                        _entry(step, "executor", f"rolled back {record['action']}: {result.detail}")
+                    )
+        except ResourceBusyError as exc:
+            update["timeline"].append(_entry(step, "executor", f"rollback not attempted: {exc}"))
     return update
 
 

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import AsyncIterator, Callable
-from contextlib import AsyncExitStack, asynccontextmanager
+from contextlib import AsyncExitStack, ExitStack, asynccontextmanager
 from datetime import timedelta
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
@@ -32,16 +32,21 @@ from prometheus_client import CollectorRegistry
 from starlette.middleware.authentication import AuthenticationMiddleware
 from starlette.staticfiles import StaticFiles
 
+from orchestrator.backend import CommanderBackend, LocalBackend
 from orchestrator.context import CommanderPolicy
-from orchestrator.live import open_live
+from orchestrator.live import LiveCommander, open_live
+from orchestrator.remote import RemoteBackend
 from orchestrator.tracing import graph_callbacks
 from services.audit import AuditTrail
 from services.aws.port import AwsPort, open_aws_port
+from services.cluster import doorbell
+from services.cluster.doorbell import RemoteFeed
+from services.cluster.parts import open_cluster
 from services.gateway import problems
 from services.gateway.alerts import IngestOptions
 from services.gateway.auth import ApiKeyStore, Authenticator, JwtVerifier, Role
 from services.gateway.authn import CredentialBackend, refused
-from services.gateway.deps import Gateway
+from services.gateway.deps import EventFeed, Gateway
 from services.gateway.middleware import BodyLimit, HttpMetrics
 from services.gateway.routes import alerts, audit, events, incidents, keys, ops
 from services.gateway.sns_signature import SnsSignatures
@@ -49,6 +54,7 @@ from services.gateway.telemetry import GatewayMetrics, IncidentCollector
 from services.gateway.throttle import Throttle
 from services.llm import configured_advisor
 from services.metrics import CommanderMetrics, LlmMetrics
+from services.pg.audit import PgAuditTrail
 from services.scenario.loader import load_scenario, resolve_scenarios
 from services.settings import Settings
 from services.tracing import (
@@ -110,30 +116,14 @@ def create_app(
             if on_first_key is not None and not key_store.list():
                 _, secret = key_store.create("admin", [Role.ADMIN])
                 on_first_key(secret)
-            trail = stack.enter_context(AuditTrail(settings.audit_db))
-            [scenario_path] = resolve_scenarios([settings.demo_scenario], settings.scenario_library)
-            live = stack.enter_context(
-                open_live(
-                    aws,
-                    load_scenario(scenario_path),
-                    state_dir=settings.state_dir,
-                    policy=CommanderPolicy.from_settings(settings),
-                    trail=trail,
-                    metrics=CommanderMetrics(registry),
-                    speed=settings.demo_speed,
-                    callbacks=callbacks,
-                    llm=configured_advisor(settings, metrics=LlmMetrics(registry)),
-                    approval_ttl_s=settings.approval_ttl_s,
-                    max_queued=settings.ingest_queue_max,
-                    postgres_url=(
-                        settings.postgres_url.get_secret_value() if settings.postgres_url else None
-                    ),
-                )
-            )
+            if settings.cluster:
+                trail, feed, backend, live = _cluster(stack, settings, aws)
+            else:
+                trail, feed, backend, live = _local(stack, settings, aws, registry, callbacks)
             http = await stack.enter_async_context(
                 httpx.AsyncClient(transport=http_transport, timeout=10.0, follow_redirects=False)
             )
-            collector = IncidentCollector(lambda: list(live.commander.summaries.values()))
+            collector = IncidentCollector(lambda: backend.incidents.counts())
             registry.register(collector)
             stack.callback(registry.unregister, collector)
             app.state.gateway = Gateway(
@@ -142,6 +132,8 @@ def create_app(
                 authenticator=Authenticator(keys=key_store, jwt=verifier),
                 throttle=throttle,
                 trail=trail,
+                feed=feed,
+                commander=backend,
                 live=live,
                 registry=registry,
                 metrics=gateway_metrics,
@@ -189,6 +181,56 @@ def create_app(
             exclude_spans=["receive", "send"],  # else every SSE message would be a span
         )
     return app
+
+
+_Parts = tuple[AuditTrail | PgAuditTrail, EventFeed, CommanderBackend, LiveCommander | None]
+
+
+def _local(
+    stack: ExitStack | AsyncExitStack,
+    settings: Settings,
+    aws: AwsPort,
+    registry: CollectorRegistry,
+    callbacks: list[BaseCallbackHandler],
+) -> _Parts:
+    """The embedded default: the commander runs here, on a simulated estate."""
+    trail = stack.enter_context(AuditTrail(settings.audit_db))
+    [scenario_path] = resolve_scenarios([settings.demo_scenario], settings.scenario_library)
+    live = stack.enter_context(
+        open_live(
+            aws,
+            load_scenario(scenario_path),
+            state_dir=settings.state_dir,
+            policy=CommanderPolicy.from_settings(settings),
+            trail=trail,
+            metrics=CommanderMetrics(registry),
+            speed=settings.demo_speed,
+            callbacks=callbacks,
+            llm=configured_advisor(settings, metrics=LlmMetrics(registry)),
+            approval_ttl_s=settings.approval_ttl_s,
+            max_queued=settings.ingest_queue_max,
+            postgres_url=(
+                settings.postgres_url.get_secret_value() if settings.postgres_url else None
+            ),
+        )
+    )
+    return trail, trail, LocalBackend(live), live
+
+
+def _cluster(stack: ExitStack | AsyncExitStack, settings: Settings, aws: AwsPort) -> _Parts:
+    """A gateway of the cluster: alerts go to the stream, reads come from the shared stores,
+    and the event stream follows the shared trail by its doorbell."""
+    parts = stack.enter_context(open_cluster(settings))
+    if (risk := parts.stream.durability()) is not None:
+        log.warning("accepted alerts may be lost if Redis crashes: %s", risk)
+    trail = PgAuditTrail(
+        parts.pool, on_commit=lambda entries: doorbell.ring(parts.redis, parts.estate, entries)
+    )
+    stack.callback(trail.close)
+    feed = RemoteFeed(parts.redis, parts.estate, trail)
+    feed.start()
+    stack.callback(feed.stop)
+    return trail, feed, RemoteBackend(parts, aws), None
 
 
 def dashboard_dir() -> Path | None:

@@ -12,6 +12,9 @@ Every path is protected but the probes and the API documentation (``PUBLIC``).
 
 from __future__ import annotations
 
+import hmac
+
+from pydantic import SecretStr
 from starlette.authentication import (
     AuthCredentials,
     AuthenticationBackend,
@@ -24,7 +27,7 @@ from starlette.responses import Response
 
 from services.errors import RateLimitedError, UnauthenticatedError
 from services.gateway import problems
-from services.gateway.auth import Principal
+from services.gateway.auth import Principal, Role
 
 PUBLIC = frozenset(
     {"/healthz", "/readyz", "/docs", "/docs/oauth2-redirect", "/redoc", "/openapi.json"}
@@ -65,6 +68,8 @@ class CredentialBackend(AuthenticationBackend):
         address = conn.client.host if conn.client else "unknown"
         authorization = conn.headers.get("authorization")
         api_key = conn.headers.get("x-api-key")
+        if path == "/metrics" and _is_scrape_token(gateway.settings.metrics_token, authorization):
+            return AuthCredentials([Role.VIEWER.value]), PrincipalUser(SCRAPER)
         presented = bool(authorization or api_key)
         try:
             gateway.throttle.refuse_if_failing(address)
@@ -81,6 +86,19 @@ class CredentialBackend(AuthenticationBackend):
             raise RefusedError(exc, presented) from exc
         roles = [role.value for role in principal.roles]
         return AuthCredentials(roles), PrincipalUser(principal)
+
+
+SCRAPER = Principal(subject="metrics-scraper", roles=frozenset({Role.VIEWER}), via="token")
+"""Who presents ``IC_METRICS_TOKEN``: a viewer, on ``GET /metrics`` only (nowhere else is the
+token looked at), so a scrape credential in Prometheus's config opens nothing but metrics."""
+
+
+def _is_scrape_token(token: SecretStr | None, authorization: str | None) -> bool:
+    if token is None or not authorization:
+        return False
+    scheme, _, given = authorization.partition(" ")
+    expected = token.get_secret_value().encode()
+    return scheme.lower() == "bearer" and hmac.compare_digest(given.strip().encode(), expected)
 
 
 def refused(conn: HTTPConnection, exc: Exception) -> Response:

@@ -8,14 +8,15 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Annotated, Any
+from typing import Annotated, Any, Protocol
 
 import httpx
 from fastapi import Depends, Request
 from prometheus_client import CollectorRegistry
 
+from orchestrator.backend import CommanderBackend
 from orchestrator.live import LiveCommander
-from services.audit import AuditTrail
+from services.audit import AuditEntry, AuditTrail
 from services.errors import UnauthenticatedError
 from services.gateway.alerts import IngestOptions
 from services.gateway.auth import ApiKeyStore, Authenticator, Principal, authorize
@@ -23,7 +24,14 @@ from services.gateway.authn import PrincipalUser
 from services.gateway.sns_signature import SnsSignatures
 from services.gateway.telemetry import GatewayMetrics
 from services.gateway.throttle import Throttle
+from services.pg.audit import PgAuditTrail
 from services.settings import Settings
+
+
+class EventFeed(Protocol):
+    """New audit entries as they are appended, by whichever process (``/v1/events``)."""
+
+    def subscribe(self, callback: Callable[[list[AuditEntry]], None]) -> Callable[[], None]: ...
 
 
 @dataclass(slots=True)
@@ -34,8 +42,11 @@ class Gateway:
     keys: ApiKeyStore
     authenticator: Authenticator
     throttle: Throttle
-    trail: AuditTrail
-    live: LiveCommander
+    trail: AuditTrail | PgAuditTrail
+    feed: EventFeed
+    commander: CommanderBackend
+    live: LiveCommander | None
+    """The commander in this process (None: it runs in the cluster's workers)."""
     registry: CollectorRegistry
     metrics: GatewayMetrics
     http: httpx.AsyncClient

@@ -5,13 +5,13 @@ bounded labels, never an incident id."""
 from __future__ import annotations
 
 from collections import Counter as Tally
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterator
 
 from prometheus_client import CollectorRegistry, Counter, Gauge
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-from orchestrator.summary import IncidentSummary
+from orchestrator.store import Counts
 
 
 class GatewayMetrics:
@@ -42,8 +42,8 @@ class IncidentCollector(Collector):
     """``ic_incidents{status,severity}``: incidents by status and severity, counted from the
     commander's summaries when Prometheus scrapes (a count of a state, not of events)."""
 
-    def __init__(self, summaries: Callable[[], Iterable[IncidentSummary]]) -> None:
-        self._summaries = summaries
+    def __init__(self, counts: Callable[[], Counts]) -> None:
+        self._counts = counts
 
     def collect(self) -> Iterator[Metric]:
         family = GaugeMetricFamily(
@@ -51,7 +51,9 @@ class IncidentCollector(Collector):
             "Incidents by status and severity (none: not confirmed yet).",
             labels=["status", "severity"],
         )
-        counts = Tally((s.status, s.severity or "none") for s in self._summaries())
+        counts: Tally[tuple[str, str]] = Tally()
+        for (status, severity), count in self._counts().items():
+            counts[(status, severity or "none")] += count
         for (status, severity), count in sorted(counts.items()):
             family.add_metric([status, severity], count)
         yield family

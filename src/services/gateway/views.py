@@ -3,17 +3,12 @@ Pure: the routes fetch, these arrange."""
 
 from __future__ import annotations
 
-import base64
-import binascii
-import json
-from collections.abc import Iterable, Sequence
-from datetime import datetime
+from collections.abc import Iterable
 from typing import Any
 
 from orchestrator.context import Clock
 from orchestrator.summary import IncidentSummary
 from services.audit import AuditEntry
-from services.errors import BadRequestError
 from services.gateway.schemas import (
     ActionOut,
     AuditEntryOut,
@@ -178,45 +173,3 @@ def audit(entry: AuditEntry) -> AuditEntryOut:
         incident_id=entry.incident_id, data=entry.data, prev_hash=entry.prev_hash,
         hash=entry.hash,
     )  # fmt: skip
-
-
-# -- the incident list ------------------------------------------------------------------------
-
-
-def page(
-    summaries: Sequence[IncidentSummary],
-    *,
-    statuses: set[str],
-    severities: set[str],
-    service: str | None,
-    limit: int,
-    cursor: str | None,
-) -> tuple[list[IncidentSummary], str | None]:
-    """Newest first; ``cursor`` continues after the last incident of the previous page."""
-    after = _decode(cursor) if cursor else None
-    chosen = [
-        s
-        for s in summaries
-        if (not statuses or s.status in statuses)
-        and (not severities or s.severity in severities)
-        and (service is None or service in s.services)
-        and (after is None or (s.opened_at, s.id) < after)
-    ]
-    chosen.sort(key=lambda s: (s.opened_at, s.id), reverse=True)
-    items = chosen[:limit]
-    more = len(chosen) > limit
-    return items, (_encode(items[-1]) if more and items else None)
-
-
-def _encode(summary: IncidentSummary) -> str:
-    blob = json.dumps([summary.opened_at.isoformat(), summary.id]).encode()
-    return base64.urlsafe_b64encode(blob).decode().rstrip("=")
-
-
-def _decode(cursor: str) -> tuple[datetime, str]:
-    try:
-        blob = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
-        at, incident_id = json.loads(blob)
-        return datetime.fromisoformat(at), str(incident_id)
-    except (binascii.Error, ValueError, TypeError, UnicodeDecodeError) as exc:
-        raise BadRequestError("cursor", "not a cursor this API gave out") from exc

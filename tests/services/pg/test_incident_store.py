@@ -15,13 +15,11 @@ import pytest
 from orchestrator.store import (
     IncidentStore,
     MemoryIncidentStore,
-    encode_cursor,
     summary_from_json,
     summary_to_json,
 )
 from orchestrator.summary import IncidentSummary
 from services.errors import BadRequestError
-from services.gateway import views
 from services.pg.incidents import PgIncidentStore
 from services.pg.pool import Pool
 
@@ -217,24 +215,6 @@ def test_limits_below_one_and_naive_times_are_refused(store: IncidentStore) -> N
     with pytest.raises(ValueError, match="naive"):
         store.put(summary(1, opened_at=datetime(2026, 3, 1, 12, 0)))
     assert store.get("inc-0001") is None
-
-
-def test_pages_and_cursors_match_the_gateways_list_as_it_is_today(store: IncidentStore) -> None:
-    """The semantics moved out of ``services.gateway.views.page`` unchanged: same pages, and
-    cursors either side gave out work on the other."""
-    summaries = [summary(n) for n in range(25)]
-    for s in summaries:
-        store.put(s)
-    query = {"statuses": {"open", "resolved", "mitigating"}, "severities": set(), "service": None}
-
-    mine, my_cursor = store.page(limit=3, cursor=None, **query)  # type: ignore[arg-type]
-    theirs, their_cursor = views.page(summaries, limit=3, cursor=None, **query)  # type: ignore[arg-type]
-
-    assert mine == theirs
-    assert my_cursor == their_cursor == encode_cursor(mine[-1])
-    assert store.page(limit=3, cursor=their_cursor, **query) == views.page(  # type: ignore[arg-type]
-        summaries, limit=3, cursor=my_cursor, **query
-    )
 
 
 def test_estates_sharing_a_table_do_not_see_each_other(pool: Pool) -> None:

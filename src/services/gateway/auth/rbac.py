@@ -45,7 +45,8 @@ class Principal:
 
     subject: str
     roles: frozenset[Role]
-    via: Literal["api-key", "jwt"]
+    via: Literal["api-key", "jwt", "token"]
+    """``token``: the metrics scrape token (``IC_METRICS_TOKEN``), on /metrics only."""
     key_id: str | None = None
 
 

@@ -6,6 +6,7 @@ from typing import Annotated
 
 import httpx
 from fastapi import APIRouter, Path, Request
+from starlette.concurrency import run_in_threadpool
 
 from orchestrator.intake import Signal
 from services.audit import AuditRecord
@@ -93,7 +94,10 @@ async def deliver(
         gateway.metrics.deliveries.labels(result.source.value, "subscription").inc()
         return await _subscription(gateway, result)
     try:
-        gateway.live.submit([to_signal(alert) for alert in result.alerts])
+        # A thread: in the cluster this is a Redis round trip (in one process, a queue append).
+        await run_in_threadpool(
+            gateway.commander.submit, [to_signal(alert) for alert in result.alerts]
+        )
     except OverloadedError:
         gateway.metrics.deliveries.labels(result.source.value, "overloaded").inc()
         raise

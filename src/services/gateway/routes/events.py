@@ -81,7 +81,7 @@ async def _events(gateway: Gateway, start: int, incident: str | None) -> AsyncIt
     def on_append(entries: list[AuditEntry]) -> None:  # on the appending thread
         loop.call_soon_threadsafe(offer, entries)
 
-    unsubscribe = gateway.trail.subscribe(on_append)
+    unsubscribe = gateway.feed.subscribe(on_append)
     gateway.metrics.sse_clients.inc()
     last = start
     try:

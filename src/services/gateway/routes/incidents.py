@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query
 from fastapi.responses import PlainTextResponse
 from starlette.concurrency import run_in_threadpool
 
-from orchestrator import evidence, postmortem
-from orchestrator.commander import Commander, IncidentNotFoundError, NotAwaitingApprovalError
+from orchestrator import operations, postmortem
+from orchestrator.commander import IncidentNotFoundError, NotAwaitingApprovalError
 from orchestrator.summary import IncidentSummary
 from services.errors import ConflictError, NotFoundError
 from services.gateway import views
@@ -42,14 +41,14 @@ def _errors(*statuses: int) -> dict[int | str, dict[str, Any]]:
 
 
 def _summary(gateway: Gateway, incident_id: str) -> IncidentSummary:
-    summary = gateway.live.commander.summaries.get(incident_id)
+    summary = gateway.commander.incidents.get(incident_id)
     if summary is None:
         raise NotFoundError(f"no incident {incident_id!r}")
     return summary
 
 
 def _values(gateway: Gateway, incident_id: str) -> dict[str, Any]:
-    return dict(gateway.live.commander.state(incident_id))
+    return gateway.commander.state(incident_id)
 
 
 @router.get("", response_model=IncidentPage, responses=_errors(400, 422))
@@ -63,8 +62,7 @@ def list_incidents(
     cursor: Annotated[str | None, Query(max_length=500)] = None,
 ) -> IncidentPage:
     """Incidents, newest first, filtered; follow `next_cursor` for the next page."""
-    items, next_cursor = views.page(
-        list(gateway.live.commander.summaries.values()),
+    items, next_cursor = gateway.commander.incidents.page(
         statuses=set(status or ()),
         severities=set(severity or ()),
         service=service,
@@ -72,7 +70,7 @@ def list_incidents(
         cursor=cursor,
     )
     return IncidentPage(
-        now=gateway.live.commander.ctx.clock.now,
+        now=gateway.commander.clock.now,
         items=[views.incident(s) for s in items],
         next_cursor=next_cursor,
     )
@@ -96,7 +94,7 @@ def get_timeline(
     """What the graph did and what people did, in order."""
     _summary(gateway, incident_id)
     entries = gateway.trail.for_incident(incident_id)
-    clock = gateway.live.commander.ctx.clock
+    clock = gateway.commander.clock
     return views.timeline(_values(gateway, incident_id), entries, clock)
 
 
@@ -130,7 +128,7 @@ def get_actions(
 ) -> list[ActionOut]:
     """Actions executed on AWS, with their result and rollback."""
     _summary(gateway, incident_id)
-    return views.actions(_values(gateway, incident_id), gateway.live.commander.ctx.clock)
+    return views.actions(_values(gateway, incident_id), gateway.commander.clock)
 
 
 @router.get("/{incident_id}/series", response_model=IncidentSeries, responses=_errors(404))
@@ -144,12 +142,8 @@ async def get_series(
     values = _values(gateway, incident_id)
     services = {a["service"] for a in values.get("anomalies", [])}
 
-    def read(commander: Commander) -> IncidentSeries:  # the series cache is the worker's
-        got = evidence.series(commander.ctx, services) if services else {}
-        return views.series(values, got, commander.ctx.clock)
-
-    result: IncidentSeries = await _on_commander(gateway, read)
-    return result
+    got = await run_in_threadpool(gateway.commander.series, services) if services else {}
+    return views.series(values, got, gateway.commander.clock)
 
 
 @router.get("/{incident_id}/audit", response_model=list[AuditEntryOut], responses=_errors(404))
@@ -183,15 +177,15 @@ def get_postmortem(
     summary = _summary(gateway, incident_id)
     values = _values(gateway, incident_id)
     text = postmortem.render(
-        summary, values, gateway.trail.for_incident(incident_id), gateway.live.commander.ctx.clock
+        summary, values, gateway.trail.for_incident(incident_id), gateway.commander.clock
     )
     return PlainTextResponse(text, media_type="text/markdown; charset=utf-8")
 
 
-async def _on_commander(gateway: Gateway, function: Callable[[Commander], Any]) -> Any:
-    """Run ``function`` on the commander's worker lock, translating its lookups to HTTP."""
+async def _operate(gateway: Gateway, operation: operations.Operation) -> bool:
+    """Hand ``operation`` to the commander, translating its lookups to HTTP."""
     try:
-        return await run_in_threadpool(gateway.live.call, function)
+        return await run_in_threadpool(gateway.commander.operate, operation)
     except IncidentNotFoundError as exc:
         raise NotFoundError(str(exc)) from None
     except NotAwaitingApprovalError as exc:
@@ -211,7 +205,7 @@ async def acknowledge(
     principal: Annotated[Principal, caller("incidents.ack")],
 ) -> Changed:
     """Take ownership of the incident (once; later calls change nothing)."""
-    changed = await _on_commander(gateway, lambda c: c.acknowledge(incident_id, principal.subject))
+    changed = await _operate(gateway, operations.Acknowledge(incident_id, principal.subject))
     return _changed(gateway, incident_id, changed)
 
 
@@ -223,7 +217,7 @@ async def add_note(
     principal: Annotated[Principal, caller("incidents.note")],
 ) -> Changed:
     """Add a note to the incident's timeline (and the audit trail)."""
-    await _on_commander(gateway, lambda c: c.note(incident_id, principal.subject, body.text))
+    await _operate(gateway, operations.Note(incident_id, principal.subject, body.text))
     return _changed(gateway, incident_id, True)
 
 
@@ -235,8 +229,8 @@ async def resolve(
     principal: Annotated[Principal, caller("incidents.resolve")],
 ) -> Changed:
     """End the incident as resolved; a pending approval or verification is dropped."""
-    changed = await _on_commander(
-        gateway, lambda c: c.resolve(incident_id, principal.subject, body.reason)
+    changed = await _operate(
+        gateway, operations.Resolve(incident_id, principal.subject, body.reason)
     )
     return _changed(gateway, incident_id, changed)
 
@@ -248,9 +242,9 @@ async def _answer(
     principal: Principal,
     answer: Literal["grant", "deny"],
 ) -> ApprovalOut:
-    await _on_commander(
+    await _operate(
         gateway,
-        lambda c: c.answer(incident_id, answer, principal.subject, body.hash, body.comment),
+        operations.Answer(incident_id, principal.subject, answer, body.hash, body.comment),
     )
     return ApprovalOut(
         incident_id=incident_id,

@@ -29,7 +29,7 @@ def healthz() -> dict[str, str]:
     summary="Readiness: the commander's worker runs",
 )
 def readyz(gateway: GatewayDep) -> Response:
-    health = gateway.live.health()
+    health = gateway.commander.health()
     body = Health(
         status="ok" if health.running else "degraded",
         step=health.step,
