@@ -19,8 +19,15 @@ thread on one pool, measured side by side:
 - ``deep cursor``: the page 5,000 incidents down, from the cursor the pages before it gave.
 - ``counts``: incidents per (status, severity), the gateway's gauges.
 
-Latencies are client-side, in the benchmark's process, on loopback. The schema is dropped at
-the end. Target: p99 under 100 ms for every page.
+Latencies are client-side, in the benchmark's process, on loopback.
+
+Then the same pages through the HTTP API (``--http-calls`` turns): a cluster gateway
+(``incident-commander serve`` with ``IC_REDIS_URL`` and ``IC_POSTGRES_URL``, in a child process)
+on the same schema serves ``GET /v1/incidents``, measured against ``GET /v1/me`` on the same
+server (authenticated like the list, no store call) from one ``httpx.Client``. The gateway
+needs the local Redis only to start; the list reads Postgres alone.
+
+The schema is dropped at the end. Target: p99 under 100 ms for every page.
 
 Run: ``.venv/bin/python benchmarks/incident_list.py [--calls 2000] [--incidents 10000]``
 """
@@ -29,19 +36,30 @@ from __future__ import annotations
 
 import argparse
 import multiprocessing
+import os
 import platform
 import random
+import socket
+import subprocess
+import sys
+import tempfile
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
+import httpx
 import psycopg
 from benchkit import percentile
 from psycopg import sql
 
 from orchestrator.summary import IncidentSummary
+from services.aws.resources import Estate
+from services.gateway.auth import ApiKeyStore, Role
+from services.pg.estates import EstateRecord, EstateRegistry
 from services.pg.incidents import PgIncidentStore
 from services.pg.pool import Pool, connection, open_pool
 
@@ -172,6 +190,8 @@ def main() -> None:
     parser.add_argument("--incidents", type=int, default=10_000)
     parser.add_argument("--calls", type=int, default=2_000, help="measured calls per variant")
     parser.add_argument("--seed", type=int, default=6)
+    parser.add_argument("--http-calls", type=int, default=1_000, help="0: skip the HTTP part")
+    parser.add_argument("--redis", default="redis://127.0.0.1:6379/0")
     args = parser.parse_args()
     print(f"python {platform.python_version()}, {multiprocessing.cpu_count()} CPUs")
     schema = f"ic_bench_{uuid.uuid4().hex[:12]}"
@@ -195,9 +215,121 @@ def main() -> None:
             calls = variants(store, pool)
             rows = {name: _rows(call()) for name, call in calls.items()}
             report(args, measure(calls, args.calls), rows)
+            if args.http_calls:
+                with served_gateway(args.url, args.redis, schema, pool) as client:
+                    http = http_variants(client, store)
+                    http_rows = {name: _rows(call()) for name, call in http.items()}
+                    print()
+                    report_http(args, measure(http, args.http_calls), http_rows)
     finally:
         with psycopg.connect(args.url, autocommit=True) as conn:
             conn.execute(sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(schema)))
+
+
+@contextmanager
+def served_gateway(url: str, redis_url: str, schema: str, pool: Pool) -> Iterator[httpx.Client]:
+    """A cluster gateway on ``schema`` in a child process, and a client with an admin key."""
+    EstateRegistry(pool).publish(
+        EstateRecord(
+            name="bench", run_id="bench", scenario="none",
+            estate=Estate("bench", "bench", "us-east-1", "vpc-0", "10.0.0.0/16", "sg-0", {}, {}),
+            catalogue={}, clock_start=START + timedelta(days=31), step_s=60, speed=1.0,
+        )
+    )  # fmt: skip
+    with tempfile.TemporaryDirectory() as tmp:
+        with ApiKeyStore(Path(tmp) / "keys.sqlite") as keys:
+            _, key = keys.create("bench", [Role.VIEWER])
+        port = _free_port()
+        env = {
+            **{k: v for k, v in os.environ.items() if not k.startswith("IC_")},
+            "IC_REDIS_URL": redis_url, "IC_POSTGRES_URL": url, "IC_POSTGRES_SCHEMA": schema,
+            "IC_ESTATE": "bench", "IC_AWS_MODE": "localstack",
+            "IC_LOCALSTACK_URL": "http://127.0.0.1:9",  # never called: the list reads Postgres
+            "IC_API_KEYS_DB": str(Path(tmp) / "keys.sqlite"), "IC_TRACING": "false",
+            "IC_RATE_LIMIT": "10000000/minute",
+        }  # fmt: skip
+        command = [sys.executable, "-m", "services.cli", "serve", "--port", str(port)]
+        server = subprocess.Popen(
+            command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=tmp
+        )
+        try:
+            base = f"http://127.0.0.1:{port}"
+            headers = {"Authorization": f"Bearer {key}"}
+            with httpx.Client(base_url=base, headers=headers, timeout=30) as client:
+                _wait_until_up(client, server)
+                yield client
+        finally:
+            server.terminate()
+            server.wait(30)
+
+
+def http_variants(client: httpx.Client, store: PgIncidentStore) -> dict[str, Callable[[], Any]]:
+    def get(path: str, **params: Any) -> Callable[[], Any]:
+        def call() -> Any:
+            answer = client.get(path, params=params)
+            answer.raise_for_status()
+            body = answer.json()
+            return (body["items"], body.get("next_cursor")) if "items" in body else ([body], None)
+
+        return call
+
+    cursor = None
+    for _ in range(100):
+        _, cursor = store.page(
+            statuses=set(), severities=set(), service=None, limit=50, cursor=cursor
+        )
+    return {
+        "GET /v1/me": get("/v1/me"),
+        "first page": get("/v1/incidents", limit=50),
+        "open incidents": get("/v1/incidents", limit=50, status=sorted(OPEN)),
+        "awaiting approval": get("/v1/incidents", limit=50, status="awaiting_approval"),
+        "sev1": get("/v1/incidents", limit=50, severity="sev1"),
+        "service": get("/v1/incidents", limit=50, service="svc-17"),
+        "deep cursor": get("/v1/incidents", limit=50, cursor=cursor),
+    }
+
+
+def report_http(
+    args: argparse.Namespace, latencies: dict[str, list[float]], rows: dict[str, int]
+) -> None:
+    print(
+        f"incident list over HTTP: GET /v1/incidents on a cluster gateway (uvicorn, child "
+        f"process), {args.http_calls} interleaved calls per variant, 1 client, limit 50"
+    )
+    base = latencies["GET /v1/me"]
+    base50, base99 = percentile(base, 0.5), percentile(base, 0.99)
+    print(f"{'variant':<19}{'rows':>6}{'p50 ms':>9}{'p99 ms':>9}{'p50/me':>9}{'p99/me':>9}")
+    worst = 0.0
+    for name, values in latencies.items():
+        p50, p99 = percentile(values, 0.5), percentile(values, 0.99)
+        if name != "GET /v1/me":
+            worst = max(worst, p99)
+        print(
+            f"{name:<19}{rows[name]:>6}{p50 * 1000:>9.3f}{p99 * 1000:>9.3f}"
+            f"{p50 / base50:>9.2f}{p99 / base99:>9.2f}"
+        )
+    verdict = "met" if worst < 0.1 else "MISSED"
+    print(f"target p99 < 100 ms for the list endpoint: {verdict} (worst {worst * 1000:.2f} ms)")
+
+
+def _wait_until_up(client: httpx.Client, server: subprocess.Popen[bytes]) -> None:
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if server.poll() is not None:
+            raise SystemExit(f"the gateway exited with {server.returncode}")
+        try:
+            if client.get("/v1/me").status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.2)
+    raise SystemExit("the gateway did not answer within 60 s")
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
 
 
 def _rows(result: Any) -> int:

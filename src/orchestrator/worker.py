@@ -22,7 +22,7 @@ import logging
 import math
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -34,8 +34,10 @@ from prometheus_client import CollectorRegistry, Gauge
 from orchestrator import operations
 from orchestrator.commander import Commander
 from orchestrator.context import Clock, CommanderPolicy, RunContext, ServiceProfile
+from orchestrator.correlation import NOISE_SUPPRESSION_STEPS
 from orchestrator.graph import build_graph
 from orchestrator.intake import Signal
+from orchestrator.summary import IncidentSummary
 from services.aws.port import AwsPort
 from services.cluster import doorbell
 from services.cluster.locks import Lease, ResourceLocks
@@ -55,8 +57,8 @@ POISON_ATTEMPTS = 3
 """Failures (other than a store being down) after which a message is dead-lettered."""
 REPLY_TTL_S = 120
 """How long an operation's answer waits in Redis for the gateway that asked."""
-_RECOVER_STATUSES = {"open", "confirmed", "mitigating", "awaiting_approval", "escalated", "noise"}
-"""Incidents a new commander must track: live ones, and those alerts may still join."""
+_LIVE_STATUSES = {"open", "confirmed", "mitigating", "awaiting_approval", "escalated"}
+"""Incidents a new commander must track: alerts may still join them (escalated ones too)."""
 _TRANSIENT = (OverloadedError, psycopg.OperationalError, redis.ConnectionError)
 
 
@@ -189,7 +191,12 @@ class Worker:
             ),
             store=store,
         )  # fmt: skip
-        commander.recover(_ids(store, _RECOVER_STATUSES))
+        live = _ids(store, _LIVE_STATUSES)
+        # A closed-as-noise incident matters only while a repeat of its alert would be
+        # suppressed (``correlation``); older ones need not be tracked again.
+        since = ctx.clock.at(ctx.clock.step - NOISE_SUPPRESSION_STEPS)
+        noise = [s.id for s in _summaries(store, {"noise"}) if s.updated_at >= since]
+        commander.recover([*live, *noise])
         return _Command(record, commander, [trail])
 
     def _drop(self, why: str) -> None:
@@ -300,12 +307,15 @@ class Worker:
 
 
 def _ids(store: PgIncidentStore, statuses: set[str]) -> list[str]:
-    ids: list[str] = []
+    return [s.id for s in _summaries(store, statuses)]
+
+
+def _summaries(store: PgIncidentStore, statuses: set[str]) -> Iterator[IncidentSummary]:
     cursor: str | None = None
     while True:
         items, cursor = store.page(
             statuses=statuses, severities=set(), service=None, limit=200, cursor=cursor
         )
-        ids.extend(s.id for s in items)
+        yield from items
         if cursor is None:
-            return ids
+            return

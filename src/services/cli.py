@@ -448,9 +448,14 @@ def serve(
     )
     install_log_correlation()  # before any record reaches the format above
     application = create_app(settings, on_first_key=show_first_key)
+    serving = (
+        f"gateway of the cluster for estate {settings.estate}"
+        if settings.cluster
+        else f"estate: {settings.demo_scenario} at {settings.demo_speed:g}x"
+    )
     _err(
         f"incident commander on http://{settings.host}:{settings.port} "
-        f"(estate: {settings.demo_scenario} at {settings.demo_speed:g}x; API docs at /docs)"
+        f"({serving}; API docs at /docs)"
     )
     uvicorn.run(application, host=settings.host, port=settings.port, log_level="info")
 
