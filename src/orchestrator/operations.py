@@ -98,6 +98,8 @@ def from_json(data: dict[str, Any]) -> Operation:
     kind = _KINDS.get(str(fields.pop("op", "")))
     if kind is None:
         raise ValueError(f"not an operation: {data.get('op')!r}")
+    if not all(isinstance(value, str) for value in fields.values()):
+        raise ValueError(f"malformed {data['op']} operation: every field is a string")
     try:
         operation = kind(**fields)
     except TypeError as exc:

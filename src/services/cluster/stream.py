@@ -177,9 +177,10 @@ class AlertStream:
         """(messages in the stream, messages taken but not yet acknowledged)."""
         try:
             length = cast(int, self.client.xlen(self.key))
-            pending = cast(dict[str, Any], self.client.xpending(self.key, GROUP))
-        except redis.ResponseError:  # no group yet: nothing taken
-            return 0, 0
+            try:
+                pending = cast(dict[str, Any], self.client.xpending(self.key, GROUP))
+            except redis.ResponseError:  # no worker has joined yet: nothing taken
+                return length, 0
         except redis.RedisError as exc:
             raise unavailable("measuring the backlog", exc) from exc
         return length, int(pending.get("pending", 0))
