@@ -88,3 +88,46 @@ def test_rarity_never_reaches_one() -> None:
 
     assert scores.max() < 1.0
     assert scores[1500] >= ANOMALOUS
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_a_shift_of_the_mean_is_a_level_shift_record(seed: int) -> None:
+    """Two standard deviations up at point 2000: the mean of the last points leaves its past."""
+    series = np.random.default_rng(seed).normal(100.0, 5.0, N)
+    series[2000:] += 10.0
+
+    ratio = scoring._shift_ratio(series, 0)
+
+    assert ratio[2000 : 2000 + PERIOD].max() >= 1.0
+    assert ratio[:2000].max() < 1.0
+    assert scoring._shift_ratio(series, -1)[2000:].max() < 1.0  # a rise is no fall
+
+
+def test_the_period_is_found_from_the_points_before() -> None:
+    assert scoring._period(periodic(2000)) in (PERIOD - 1, PERIOD, PERIOD + 1)
+    noise = np.random.default_rng(0).normal(0.0, 1.0, 2000)
+    assert scoring._period(noise) == 0
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_a_day_unlike_the_day_before_is_a_seasonal_record(seed: int) -> None:
+    """A day shifted by half a period: every value within the range, the season broken."""
+    series = periodic(seed=seed)
+    day = slice(2400, 2400 + PERIOD)
+    series[day] = periodic(seed=seed)[day.start + PERIOD // 2 : day.stop + PERIOD // 2]
+
+    ratio = scoring._season_ratio(series, 0)
+
+    assert ratio[day].max() >= 1.0
+    assert ratio[: day.start].max() < 1.0
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_a_new_extreme_must_leave_the_range_by_more_than_the_noise(seed: int) -> None:
+    """Noise sets a new maximum now and then by a fraction of its step; that is not an alert."""
+    rng = np.random.default_rng(seed)
+    series = rng.normal(100.0, 1.0, 1000)
+    series[-1] = series[:-1].max() + 0.5  # a new extreme, by half a step
+    assert not scoring._out_of_range(series, 0)[-1]
+    series[-1] = series[:-1].max() + 5.0  # by several steps
+    assert scoring._out_of_range(series, 0)[-1]
