@@ -17,6 +17,7 @@ from typing import Protocol
 import redis
 
 from services.audit import AuditEntry
+from services.errors import OverloadedError
 
 log = logging.getLogger(__name__)
 
@@ -99,7 +100,10 @@ class RemoteFeed:
                 self._stop.wait(self.poll_s)
             try:
                 self._catch_up()
-            except Exception:  # the store may be down for a while; keep listening
+            except OverloadedError as exc:  # the store is down for a while: keep listening
+                log.warning("audit feed: %s (trying again)", exc)
+                self._stop.wait(self.poll_s)
+            except Exception:
                 log.exception("audit feed: reading the trail failed")
                 self._stop.wait(self.poll_s)
         if pubsub is not None:

@@ -53,9 +53,9 @@ class Lease:
         return got
 
     def _start_heartbeat(self) -> None:
+        self._beating.set()  # first: a heartbeat still sleeping from before beats on for us
         if self._heart is not None and self._heart.is_alive():
             return
-        self._beating.set()
         self._heart = threading.Thread(target=self._beat, name=f"lease:{self.name}", daemon=True)
         self._heart.start()
 
