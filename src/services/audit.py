@@ -259,6 +259,78 @@ def row_problem(row: _Row, expected_seq: int, prev_hash: str) -> str | None:
     return None
 
 
+Batch = Callable[[list[AuditEntry]], None]
+"""What subscribers receive: entries just appended, in sequence order."""
+
+
+class Subscribers:
+    """Who hears of new entries, and the batches waiting for them (every trail, and every
+    gateway's view of a trail other processes append to, deliver through one of these).
+
+    The appender ``queue``s a batch while it still holds its own lock, so batches wait in
+    sequence order, then calls ``deliver`` without it: one thread at a time hands every
+    waiting batch, oldest first, to ``first`` (a hook, such as a doorbell) and then to each
+    subscriber. A callback that raises is logged and keeps its subscription; one that appends
+    from inside its callback finds its batch delivered next, not recursively.
+    """
+
+    def __init__(self, first: Batch | None = None) -> None:
+        self._first = first
+        self._hub = threading.Lock()  # the callbacks and the batches waiting for them
+        self._delivery = threading.Lock()  # one thread delivers at a time, in order
+        self._delivering: int | None = None
+        self._callbacks: dict[int, Batch] = {}
+        self._tokens = itertools.count()
+        self._pending: deque[list[AuditEntry]] = deque()
+
+    def subscribe(self, callback: Batch) -> Callable[[], None]:
+        with self._hub:
+            token = next(self._tokens)
+            self._callbacks[token] = callback
+
+        def unsubscribe() -> None:
+            with self._hub:
+                self._callbacks.pop(token, None)
+
+        return unsubscribe
+
+    def clear(self) -> None:
+        """No one hears of new entries any more (the hook included)."""
+        with self._hub:
+            self._callbacks.clear()
+            self._first = None
+
+    def queue(self, batch: list[AuditEntry]) -> None:
+        with self._hub:
+            self._pending.append(batch)
+
+    def deliver(self) -> None:
+        if self._delivering == threading.get_ident():
+            return  # a callback appended: the loop below delivers that batch next
+        with self._delivery:
+            self._delivering = threading.get_ident()
+            try:
+                while True:
+                    with self._hub:
+                        if not self._pending:
+                            return
+                        batch = self._pending.popleft()
+                        first = [] if self._first is None else [self._first]
+                        callbacks = first + list(self._callbacks.values())
+                    for callback in callbacks:
+                        try:
+                            callback(list(batch))
+                        except Exception:
+                            logger.exception(
+                                "audit trail subscriber %r failed on entries %d-%d",
+                                callback,
+                                batch[0].seq,
+                                batch[-1].seq,
+                            )
+            finally:
+                self._delivering = None
+
+
 class AuditTrail:
     """The audit trail in one SQLite file; safe to share between threads.
 
@@ -269,12 +341,7 @@ class AuditTrail:
         self.path = Path(path)
         self._clock = clock
         self._lock = threading.Lock()  # the connection
-        self._hub = threading.Lock()  # subscribers and batches waiting for them
-        self._delivery = threading.Lock()  # one thread delivers at a time, in order
-        self._delivering: int | None = None
-        self._subscribers: dict[int, Callable[[list[AuditEntry]], None]] = {}
-        self._tokens = itertools.count()
-        self._pending: deque[list[AuditEntry]] = deque()
+        self._subscribers = Subscribers()
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             self._db = sqlite3.connect(
@@ -327,10 +394,9 @@ class AuditTrail:
                         stored.append(entry)
                         seq, prev_hash = entry.seq, entry.hash
             if stored:
-                with self._hub:
-                    self._pending.append(stored)  # under the connection lock: in seq order
+                self._subscribers.queue(stored)  # under the connection lock: in seq order
         if stored:
-            self._deliver()
+            self._subscribers.deliver()
         return stored
 
     def after(
@@ -376,18 +442,10 @@ class AuditTrail:
                     return ChainReport(False, checked, checked + 1, problem)
                 checked, prev_hash = row[0], row[7]
 
-    def subscribe(self, callback: Callable[[list[AuditEntry]], None]) -> Callable[[], None]:
+    def subscribe(self, callback: Batch) -> Callable[[], None]:
         """Call ``callback`` with every batch of new entries from now on; return the function
         that stops it. A callback that raises is logged and keeps its subscription."""
-        with self._hub:
-            token = next(self._tokens)
-            self._subscribers[token] = callback
-
-        def unsubscribe() -> None:
-            with self._hub:
-                self._subscribers.pop(token, None)
-
-        return unsubscribe
+        return self._subscribers.subscribe(callback)
 
     # -- internals -----------------------------------------------------------------------------
 
@@ -483,29 +541,3 @@ class AuditTrail:
         with self._lock:
             rows = self._db.execute(f"SELECT {_COLUMNS} FROM audit_log {clause}", params).fetchall()
         return [entry_from_row(row) for row in rows]
-
-    def _deliver(self) -> None:
-        """Hand waiting batches to the subscribers, oldest first, one thread at a time."""
-        if self._delivering == threading.get_ident():
-            return  # a subscriber appended: the loop below delivers that batch next
-        with self._delivery:
-            self._delivering = threading.get_ident()
-            try:
-                while True:
-                    with self._hub:
-                        if not self._pending:
-                            return
-                        batch = self._pending.popleft()
-                        subscribers = list(self._subscribers.values())
-                    for callback in subscribers:
-                        try:
-                            callback(list(batch))
-                        except Exception:
-                            logger.exception(
-                                "audit trail subscriber %r failed on entries %d-%d",
-                                callback,
-                                batch[0].seq,
-                                batch[-1].seq,
-                            )
-            finally:
-                self._delivering = None

@@ -8,7 +8,6 @@ seconds. A ring lost while a gateway was reconnecting delays entries; it never l
 
 from __future__ import annotations
 
-import itertools
 import logging
 import threading
 from collections.abc import Callable, Sequence
@@ -16,7 +15,7 @@ from typing import Protocol
 
 import redis
 
-from services.audit import AuditEntry
+from services.audit import AuditEntry, Subscribers
 from services.errors import OverloadedError
 
 log = logging.getLogger(__name__)
@@ -55,23 +54,13 @@ class RemoteFeed:
         self.channel = CHANNEL + estate
         self.trail = trail
         self.poll_s = poll_s
-        self._subscribers: dict[int, Callable[[list[AuditEntry]], None]] = {}
-        self._tokens = itertools.count()
-        self._hub = threading.Lock()
+        self._subscribers = Subscribers()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._last = 0
 
     def subscribe(self, callback: Callable[[list[AuditEntry]], None]) -> Callable[[], None]:
-        with self._hub:
-            token = next(self._tokens)
-            self._subscribers[token] = callback
-
-        def unsubscribe() -> None:
-            with self._hub:
-                self._subscribers.pop(token, None)
-
-        return unsubscribe
+        return self._subscribers.subscribe(callback)
 
     def start(self) -> None:
         self._last = self.trail.last_seq()
@@ -115,12 +104,7 @@ class RemoteFeed:
             if not entries:
                 return
             self._last = entries[-1].seq
-            with self._hub:
-                subscribers = list(self._subscribers.values())
-            for callback in subscribers:
-                try:
-                    callback(entries)
-                except Exception:
-                    log.exception("an audit feed subscriber failed")
+            self._subscribers.queue(entries)
+            self._subscribers.deliver()
             if len(entries) < _PAGE:
                 return

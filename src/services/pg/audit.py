@@ -36,10 +36,8 @@ the entries are stored whatever it does.
 
 from __future__ import annotations
 
-import itertools
 import logging
 import threading
-from collections import deque
 from collections.abc import Callable, Sequence
 from datetime import datetime
 from types import TracebackType
@@ -51,7 +49,9 @@ from services.audit import (
     GENESIS_HASH,
     AuditEntry,
     AuditRecord,
+    Batch,
     ChainReport,
+    Subscribers,
     at_text,
     entry_from_row,
     entry_hash,
@@ -63,7 +63,6 @@ from services.pg.pool import Connection, Pool, connection, schema_change
 
 logger = logging.getLogger(__name__)
 
-Batch = Callable[[list[AuditEntry]], None]
 
 _PAGE = 1000
 _LOCK_CLASS = 0x49434154  # "ICAT": the advisory lock space of audit trails
@@ -107,21 +106,13 @@ class PgAuditTrail:
     ) -> None:
         self._pool = pool
         self._clock = clock
-        self._on_commit = on_commit
         self._lock = threading.Lock()  # appends of this process, so batches queue in order
-        self._hub = threading.Lock()  # subscribers and batches waiting for them
-        self._delivery = threading.Lock()  # one thread delivers at a time, in order
-        self._delivering: int | None = None
-        self._subscribers: dict[int, Batch] = {}
-        self._tokens = itertools.count()
-        self._pending: deque[list[AuditEntry]] = deque()
+        self._subscribers = Subscribers(first=on_commit)
         self._lock_key = self._open()
 
     def close(self) -> None:
         """Stop calling subscribers and the hook. The pool is its owner's to close."""
-        with self._hub:
-            self._subscribers.clear()
-            self._on_commit = None
+        self._subscribers.clear()
 
     def __enter__(self) -> Self:
         return self
@@ -144,10 +135,9 @@ class PgAuditTrail:
         with self._lock:
             stored = self._store(prepared)
             if stored:
-                with self._hub:
-                    self._pending.append(stored)  # under the append lock: in seq order
+                self._subscribers.queue(stored)  # under the append lock: in seq order
         if stored:
-            self._deliver()
+            self._subscribers.deliver()
         return stored
 
     def after(
@@ -193,15 +183,7 @@ class PgAuditTrail:
     def subscribe(self, callback: Batch) -> Callable[[], None]:
         """Call ``callback`` with every batch of new entries from now on; return the function
         that stops it. A callback that raises is logged and keeps its subscription."""
-        with self._hub:
-            token = next(self._tokens)
-            self._subscribers[token] = callback
-
-        def unsubscribe() -> None:
-            with self._hub:
-                self._subscribers.pop(token, None)
-
-        return unsubscribe
+        return self._subscribers.subscribe(callback)
 
     # -- internals -----------------------------------------------------------------------------
 
@@ -288,34 +270,6 @@ class PgAuditTrail:
         with connection(self._pool, self.STORE) as conn:
             rows = conn.execute(f"SELECT {_COLUMNS} FROM ic_audit_log {clause}", params).fetchall()
         return [entry_from_row(row) for row in rows]
-
-    def _deliver(self) -> None:
-        """Hand waiting batches to the hook and the subscribers, oldest first, one thread at
-        a time."""
-        if self._delivering == threading.get_ident():
-            return  # a subscriber appended: the loop below delivers that batch next
-        with self._delivery:
-            self._delivering = threading.get_ident()
-            try:
-                while True:
-                    with self._hub:
-                        if not self._pending:
-                            return
-                        batch = self._pending.popleft()
-                        hook = [] if self._on_commit is None else [self._on_commit]
-                        callbacks = hook + list(self._subscribers.values())
-                    for callback in callbacks:
-                        try:
-                            callback(list(batch))
-                        except Exception:
-                            logger.exception(
-                                "audit trail subscriber %r failed on entries %d-%d",
-                                callback,
-                                batch[0].seq,
-                                batch[-1].seq,
-                            )
-            finally:
-                self._delivering = None
 
 
 def _head(conn: Connection) -> tuple[int, str]:
