@@ -48,7 +48,6 @@ import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -58,9 +57,10 @@ from psycopg import sql
 
 from orchestrator.summary import IncidentSummary
 from services.aws.resources import Estate
-from services.gateway.auth import ApiKeyStore, Role
+from services.gateway.auth import Role
 from services.pg.estates import EstateRecord, EstateRegistry
 from services.pg.incidents import PgIncidentStore
+from services.pg.keys import PgApiKeyStore
 from services.pg.pool import Pool, connection, open_pool
 
 SERVICES = [f"svc-{n:02d}" for n in range(50)]
@@ -237,15 +237,14 @@ def served_gateway(url: str, redis_url: str, schema: str, pool: Pool) -> Iterato
         )
     )  # fmt: skip
     with tempfile.TemporaryDirectory() as tmp:
-        with ApiKeyStore(Path(tmp) / "keys.sqlite") as keys:
-            _, key = keys.create("bench", [Role.VIEWER])
+        _, key = PgApiKeyStore(pool).create("bench", [Role.VIEWER])
         port = _free_port()
         env = {
             **{k: v for k, v in os.environ.items() if not k.startswith("IC_")},
             "IC_REDIS_URL": redis_url, "IC_POSTGRES_URL": url, "IC_POSTGRES_SCHEMA": schema,
             "IC_ESTATE": "bench", "IC_AWS_MODE": "localstack",
             "IC_LOCALSTACK_URL": "http://127.0.0.1:9",  # never called: the list reads Postgres
-            "IC_API_KEYS_DB": str(Path(tmp) / "keys.sqlite"), "IC_TRACING": "false",
+            "IC_TRACING": "false",
             "IC_RATE_LIMIT": "10000000/minute",
         }  # fmt: skip
         command = [sys.executable, "-m", "services.cli", "serve", "--port", str(port)]

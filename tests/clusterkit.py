@@ -29,7 +29,9 @@ from psycopg import sql
 
 from conftest import skip_or_fail
 from services.aws.port import AwsPort
-from services.gateway.auth import ApiKeyStore, Role
+from services.gateway.auth import Role
+from services.pg.keys import PgApiKeyStore
+from services.pg.pool import open_pool
 
 POSTGRES = os.environ.get("IC_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
 REDIS = os.environ.get("IC_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
@@ -162,9 +164,8 @@ def cluster(
     require_services(redis_url)
     estate = f"t{uuid.uuid4().hex[:10]}"
     schema = f"ic_test_{estate}"
-    keys_db = tmp_path / "keys.sqlite"
-    with ApiKeyStore(keys_db) as store:
-        _, key = store.create("admin", [Role.ADMIN])
+    with open_pool(POSTGRES, schema=schema, max_size=1) as pool:  # the gateways' key store
+        _, key = PgApiKeyStore(pool).create("admin", [Role.ADMIN])
     base = {k: v for k, v in os.environ.items() if not k.startswith("IC_")}
     src = str(Path(__file__).resolve().parents[1] / "src")
     base["PYTHONPATH"] = os.pathsep.join(p for p in (src, base.get("PYTHONPATH")) if p)
@@ -176,7 +177,6 @@ def cluster(
         "IC_POSTGRES_URL": POSTGRES,
         "IC_POSTGRES_SCHEMA": schema,
         "IC_ESTATE": estate,
-        "IC_API_KEYS_DB": str(keys_db),
         "IC_STATE_DIR": str(tmp_path / "state"),
         "IC_TRACING": "false",
         "IC_WORKER_METRICS_PORT": "0",

@@ -6,6 +6,8 @@ from __future__ import annotations
 import json
 import logging
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import asdict
 from pathlib import Path
 from typing import Annotated
@@ -22,9 +24,11 @@ from services import cli_cluster
 from services.audit import AuditEntry, AuditTrail
 from services.aws.port import open_aws_port
 from services.errors import CommanderError, ConfigurationError
-from services.gateway.auth.keys import ApiKeyStore
+from services.gateway.auth.keys import ApiKeyStore, KeyStore
 from services.gateway.auth.rbac import Role
 from services.llm import configured_advisor
+from services.pg.keys import PgApiKeyStore
+from services.pg.pool import open_pool
 from services.scenario.loader import builtin_scenarios, load_scenario, resolve_scenarios
 from services.settings import AwsMode, get_settings
 
@@ -255,10 +259,19 @@ def bench_rca(
         )
 
 
-def _key_store() -> ApiKeyStore:
-    path = get_settings().api_keys_db
+@contextmanager
+def _key_store() -> Iterator[KeyStore]:
+    """The gateway's key store: the cluster's Postgres when it is configured, else the file."""
+    settings = get_settings()
+    if settings.postgres_url is not None and settings.cluster:
+        url = settings.postgres_url.get_secret_value()
+        with open_pool(url, schema=settings.postgres_schema, max_size=1) as pool:
+            yield PgApiKeyStore(pool)
+        return
+    path = settings.api_keys_db
     path.parent.mkdir(parents=True, exist_ok=True)
-    return ApiKeyStore(path)
+    with ApiKeyStore(path) as store:
+        yield store
 
 
 @keys_app.command("create")

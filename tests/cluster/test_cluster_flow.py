@@ -72,6 +72,15 @@ def test_two_gateways_three_workers_work_an_incident_and_account_for_every_alert
             target=_follow, args=(second, running.key, seen, stop), daemon=True
         )
         follower.start()
+        # One key store for every gateway: made on one, used on the other, revoked on the first.
+        with running.client(0) as client:
+            made = client.post("/v1/keys", json={"name": "pager", "roles": ["viewer"]}).json()
+        viewer = {"Authorization": f"Bearer {made['key']}"}
+        assert httpx.get(f"{second}/v1/me", headers=viewer).status_code == 200
+        with running.client(0) as client:
+            assert client.delete(f"/v1/keys/{made['id']}").status_code == 204
+        assert httpx.get(f"{second}/v1/me", headers=viewer).status_code == 401
+
         running.world("checkout-bad-deploy", speed=60)
         leader = wait_for("a worker to command the estate", running.leader, timeout=60)
         assert leader in {"w1", "w2", "w3"}

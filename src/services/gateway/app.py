@@ -41,10 +41,10 @@ from services.audit import AuditTrail
 from services.aws.port import AwsPort, open_aws_port
 from services.cluster import doorbell
 from services.cluster.doorbell import RemoteFeed
-from services.cluster.parts import open_cluster
+from services.cluster.parts import ClusterParts, open_cluster
 from services.gateway import problems
 from services.gateway.alerts import IngestOptions
-from services.gateway.auth import ApiKeyStore, Authenticator, JwtVerifier, Role
+from services.gateway.auth import ApiKeyStore, Authenticator, JwtVerifier, KeyStore, Role
 from services.gateway.authn import CredentialBackend, refused
 from services.gateway.deps import EventFeed, Gateway
 from services.gateway.middleware import BodyLimit, HttpMetrics
@@ -55,6 +55,7 @@ from services.gateway.throttle import Throttle
 from services.llm import configured_advisor
 from services.metrics import CommanderMetrics, LlmMetrics
 from services.pg.audit import PgAuditTrail
+from services.pg.keys import PgApiKeyStore
 from services.scenario.loader import load_scenario, resolve_scenarios
 from services.settings import Settings
 from services.tracing import (
@@ -111,15 +112,18 @@ def create_app(
                 stack.callback(provider.shutdown)
                 stack.callback(uninstrument_botocore, provider)
             aws = port if port is not None else stack.enter_context(open_aws_port(settings))
-            settings.api_keys_db.parent.mkdir(parents=True, exist_ok=True)
-            key_store = stack.enter_context(ApiKeyStore(settings.api_keys_db))
+            key_store: KeyStore
+            if settings.cluster:
+                parts = stack.enter_context(open_cluster(settings))
+                key_store = PgApiKeyStore(parts.pool)  # every gateway sees every key
+                trail, feed, backend, live = _cluster(stack, parts, aws)
+            else:
+                settings.api_keys_db.parent.mkdir(parents=True, exist_ok=True)
+                key_store = stack.enter_context(ApiKeyStore(settings.api_keys_db))
+                trail, feed, backend, live = _local(stack, settings, aws, registry, callbacks)
             if on_first_key is not None and not key_store.list():
                 _, secret = key_store.create("admin", [Role.ADMIN])
                 on_first_key(secret)
-            if settings.cluster:
-                trail, feed, backend, live = _cluster(stack, settings, aws)
-            else:
-                trail, feed, backend, live = _local(stack, settings, aws, registry, callbacks)
             http = await stack.enter_async_context(
                 httpx.AsyncClient(transport=http_transport, timeout=10.0, follow_redirects=False)
             )
@@ -217,10 +221,9 @@ def _local(
     return trail, trail, LocalBackend(live), live
 
 
-def _cluster(stack: ExitStack | AsyncExitStack, settings: Settings, aws: AwsPort) -> _Parts:
+def _cluster(stack: ExitStack | AsyncExitStack, parts: ClusterParts, aws: AwsPort) -> _Parts:
     """A gateway of the cluster: alerts go to the stream, reads come from the shared stores,
     and the event stream follows the shared trail by its doorbell."""
-    parts = stack.enter_context(open_cluster(settings))
     if (risk := parts.stream.durability()) is not None:
         log.warning("accepted alerts may be lost if Redis crashes: %s", risk)
     trail = PgAuditTrail(

@@ -19,7 +19,7 @@ from orchestrator.live import LiveCommander
 from services.audit import AuditEntry, AuditTrail
 from services.errors import UnauthenticatedError
 from services.gateway.alerts import IngestOptions
-from services.gateway.auth import ApiKeyStore, Authenticator, Principal, authorize
+from services.gateway.auth import Authenticator, KeyStore, Principal, authorize
 from services.gateway.authn import PrincipalUser
 from services.gateway.sns_signature import SnsSignatures
 from services.gateway.telemetry import GatewayMetrics
@@ -39,7 +39,7 @@ class Gateway:
     """Everything the routes use, opened in the app's lifespan."""
 
     settings: Settings
-    keys: ApiKeyStore
+    keys: KeyStore
     authenticator: Authenticator
     throttle: Throttle
     trail: AuditTrail | PgAuditTrail

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 
 from services.errors import UnauthenticatedError
 from services.gateway.auth.jwt import JwtVerifier
-from services.gateway.auth.keys import ApiKeyInfo, ApiKeyStore
+from services.gateway.auth.keys import ApiKeyInfo, ApiKeyStore, KeyStore
 from services.gateway.auth.rbac import ROUTE_ROLES, Principal, Role, authorize
 
 __all__ = [
@@ -30,6 +30,7 @@ __all__ = [
     "ApiKeyStore",
     "Authenticator",
     "JwtVerifier",
+    "KeyStore",
     "Principal",
     "Role",
     "authorize",
@@ -45,7 +46,7 @@ class Authenticator:
     such as an SNS subscription ``https://sns:ic_...@host/v1/alerts/cloudwatch``) or, when a
     ``jwt`` verifier is configured, ``Authorization: Bearer <JWT>``. Exactly one credential."""
 
-    keys: ApiKeyStore
+    keys: KeyStore
     jwt: JwtVerifier | None = None
 
     def authenticate(self, authorization: str | None, api_key: str | None = None) -> Principal:

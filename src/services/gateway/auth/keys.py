@@ -32,13 +32,16 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from types import TracebackType
+from typing import Protocol
 
 from services.errors import UnauthenticatedError
 from services.gateway.auth.rbac import Principal, Role
 
 PREFIX = "ic"
-_KEY_RE = re.compile(r"^ic_(?P<key_id>[0-9a-f]{16})_(?P<secret>[A-Za-z0-9_-]{43})$")
-_DUMMY_SALT = secrets.token_bytes(16)
+KEY_RE = re.compile(r"^ic_(?P<key_id>[0-9a-f]{16})_(?P<secret>[A-Za-z0-9_-]{43})$")
+"""A well-formed full key; groups ``key_id`` and ``secret``."""
+DUMMY_SALT = secrets.token_bytes(16)
+"""Hashed against when the key id is unknown, so that costs what a wrong secret costs."""
 LAST_USED_RESOLUTION = timedelta(seconds=60)
 """``last_used`` is written at most this often per key, so verifying stays (almost) read-only."""
 
@@ -72,20 +75,37 @@ class ApiKeyInfo:
         return self.revoked_at is None
 
 
-def _digest(salt: bytes, secret: str) -> bytes:
+def key_digest(salt: bytes, secret: str) -> bytes:
+    """``HMAC-SHA256(salt, secret)``: what a store keeps instead of the secret."""
     return hmac.new(salt, secret.encode("ascii"), hashlib.sha256).digest()
 
 
-def _utcnow() -> datetime:
+def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
-def _parse_roles(text: str) -> frozenset[Role]:
+def parse_roles(text: str) -> frozenset[Role]:
+    """The roles of a stored ``roles`` column (comma-separated role names)."""
     return frozenset(Role(name) for name in text.split(",") if name)
 
 
 def _ts(value: str | None) -> datetime | None:
     return None if value is None else datetime.fromisoformat(value)
+
+
+class KeyStore(Protocol):
+    """Where the gateway's API keys live: ``ApiKeyStore`` (one SQLite file, one host) or
+    ``services.pg.keys.PgApiKeyStore`` (the cluster's Postgres, every gateway)."""
+
+    def create(self, name: str, roles: Iterable[Role | str]) -> tuple[str, str]: ...
+
+    def verify(self, presented: str) -> Principal: ...
+
+    def list(self) -> builtins.list[ApiKeyInfo]: ...
+
+    def revoke(self, key_id: str) -> bool: ...
+
+    def close(self) -> None: ...
 
 
 class ApiKeyStore:
@@ -94,7 +114,7 @@ class ApiKeyStore:
     ``clock`` returns the current time (timezone-aware); tests pass their own.
     """
 
-    def __init__(self, path: Path | str, *, clock: Callable[[], datetime] = _utcnow) -> None:
+    def __init__(self, path: Path | str, *, clock: Callable[[], datetime] = utcnow) -> None:
         self._clock = clock
         self._lock = threading.Lock()
         self._db = sqlite3.connect(str(path), timeout=5.0, check_same_thread=False)
@@ -138,7 +158,7 @@ class ApiKeyStore:
                     self._db.execute(
                         "INSERT INTO api_keys (key_id, name, roles, salt, digest, created_at)"
                         " VALUES (?, ?, ?, ?, ?, ?)",
-                        (key_id, name, role_text, salt, _digest(salt, secret), self._now()),
+                        (key_id, name, role_text, salt, key_digest(salt, secret), self._now()),
                     )
                 except sqlite3.IntegrityError:  # a 64-bit id collided; draw another
                     continue
@@ -148,7 +168,7 @@ class ApiKeyStore:
     def verify(self, presented: str) -> Principal:
         """The principal a full key stands for; ``UnauthenticatedError`` if it is malformed,
         unknown, wrong or revoked. The reason names the key id at most, never the secret."""
-        match = _KEY_RE.fullmatch(presented)
+        match = KEY_RE.fullmatch(presented)
         if match is None:
             raise UnauthenticatedError("malformed API key (expected ic_<key id>_<secret>)")
         key_id, secret = match["key_id"], match["secret"]
@@ -159,15 +179,15 @@ class ApiKeyStore:
                 (key_id,),
             ).fetchone()
         if row is None:
-            _digest(_DUMMY_SALT, secret)  # same work as a wrong secret
+            key_digest(DUMMY_SALT, secret)  # same work as a wrong secret
             raise UnauthenticatedError("unknown or wrong API key")
         name, roles, salt, digest, revoked_at, last_used_at = row
-        if not hmac.compare_digest(_digest(salt, secret), digest):
+        if not hmac.compare_digest(key_digest(salt, secret), digest):
             raise UnauthenticatedError("unknown or wrong API key")
         if revoked_at is not None:
             raise UnauthenticatedError(f"API key {key_id} has been revoked")
         self._touch(key_id, _ts(last_used_at))
-        return Principal(subject=name, roles=_parse_roles(roles), via="api-key", key_id=key_id)
+        return Principal(subject=name, roles=parse_roles(roles), via="api-key", key_id=key_id)
 
     def list(self) -> builtins.list[ApiKeyInfo]:
         """Every key, active or revoked, oldest first; no secrets, no hashes."""
@@ -180,7 +200,7 @@ class ApiKeyStore:
             ApiKeyInfo(
                 key_id=key_id,
                 name=name,
-                roles=_parse_roles(roles),
+                roles=parse_roles(roles),
                 created_at=datetime.fromisoformat(created_at),
                 revoked_at=_ts(revoked_at),
                 last_used_at=_ts(last_used_at),

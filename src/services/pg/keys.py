@@ -1,0 +1,174 @@
+"""The gateway's API keys in PostgreSQL, shared by every gateway process of the cluster.
+
+Same methods, key format and meaning as :class:`services.gateway.auth.keys.ApiKeyStore` (read
+its module docstring for why a key is ``ic_<key_id>_<secret>`` and the row keeps a random salt
+and ``HMAC-SHA256(salt, secret)``); the helpers that make and check a key are that module's, so
+the two stores cannot drift apart. What changes is who shares the keys: gateways on several
+hosts, and the CLI, through one table, ``ic_api_keys``.
+
+No cache: every :meth:`PgApiKeyStore.verify` reads the key's row (one primary-key lookup), so
+a key created or revoked through any store on the table is accepted or refused by every other
+on its next request, with nothing to invalidate. ``last_used_at`` is written at most once per
+:data:`~services.gateway.auth.keys.LAST_USED_RESOLUTION` per key, by whichever gateway gets
+there first, so verifying stays (almost) read-only.
+
+Every call borrows a connection through :func:`services.pg.pool.connection`: a database that
+is away is :class:`~services.errors.StoreUnavailableError` naming the ``API key store``
+(the gateway's 503), never a hang and never a 401.
+"""
+
+from __future__ import annotations
+
+import builtins
+import hmac
+import secrets
+from collections.abc import Callable, Iterable
+from datetime import UTC, datetime
+from types import TracebackType
+
+from services.errors import UnauthenticatedError
+from services.gateway.auth.keys import (
+    DUMMY_SALT,
+    KEY_RE,
+    LAST_USED_RESOLUTION,
+    PREFIX,
+    ApiKeyInfo,
+    key_digest,
+    parse_roles,
+    utcnow,
+)
+from services.gateway.auth.rbac import Principal, Role
+from services.pg.pool import Pool, connection, create_tables
+
+_TABLES = (
+    "CREATE TABLE IF NOT EXISTS ic_api_keys ("
+    " key_id text PRIMARY KEY CHECK (key_id ~ '^[0-9a-f]{16}$'),"
+    " name text NOT NULL, roles text NOT NULL,"
+    " salt bytea NOT NULL CHECK (octet_length(salt) = 16),"
+    " digest bytea NOT NULL CHECK (octet_length(digest) = 32),"
+    " created_at timestamptz NOT NULL, revoked_at timestamptz, last_used_at timestamptz)",
+)
+
+
+class PgApiKeyStore:
+    """API keys in the ``ic_api_keys`` table; safe to share between threads and processes.
+
+    ``pool`` comes from :func:`services.pg.pool.open_pool`; its owner closes it. ``clock``
+    returns the current time (timezone-aware); tests pass their own.
+    """
+
+    STORE = "API key store"
+
+    def __init__(self, pool: Pool, *, clock: Callable[[], datetime] = utcnow) -> None:
+        self._pool = pool
+        self._clock = clock
+        create_tables(pool, self.STORE, _TABLES)
+
+    def close(self) -> None:
+        """Nothing to release: the pool is its owner's (the SQLite store owns its file)."""
+
+    def __enter__(self) -> PgApiKeyStore:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def create(self, name: str, roles: Iterable[Role | str]) -> tuple[str, str]:
+        """Create a key; return ``(key_id, full_key)``. The full key cannot be recovered later.
+
+        Raises ``ValueError`` for an empty name, no roles, or a name that is not a role.
+        """
+        name = name.strip()
+        if not name:
+            raise ValueError("an API key needs a name")
+        role_set = frozenset(Role(role) for role in roles)
+        if not role_set:
+            raise ValueError("an API key needs at least one role")
+        salt = secrets.token_bytes(16)
+        secret = secrets.token_urlsafe(32)
+        role_text = ",".join(role.value for role in Role if role in role_set)
+        with connection(self._pool, self.STORE) as conn:
+            while True:
+                key_id = secrets.token_hex(8)
+                cursor = conn.execute(
+                    "INSERT INTO ic_api_keys (key_id, name, roles, salt, digest, created_at)"
+                    " VALUES (%s, %s, %s, %s, %s, %s) ON CONFLICT (key_id) DO NOTHING",
+                    (key_id, name, role_text, salt, key_digest(salt, secret), self._now()),
+                )
+                if cursor.rowcount == 1:
+                    break  # else a 64-bit id collided; draw another
+        return key_id, f"{PREFIX}_{key_id}_{secret}"
+
+    def verify(self, presented: str) -> Principal:
+        """The principal a full key stands for; ``UnauthenticatedError`` if it is malformed,
+        unknown, wrong or revoked. The reason names the key id at most, never the secret."""
+        match = KEY_RE.fullmatch(presented)
+        if match is None:
+            raise UnauthenticatedError("malformed API key (expected ic_<key id>_<secret>)")
+        key_id, secret = match["key_id"], match["secret"]
+        with connection(self._pool, self.STORE) as conn:
+            row = conn.execute(
+                "SELECT name, roles, salt, digest, revoked_at, last_used_at"
+                " FROM ic_api_keys WHERE key_id = %s",
+                (key_id,),
+            ).fetchone()
+        if row is None:
+            key_digest(DUMMY_SALT, secret)  # same work as a wrong secret
+            raise UnauthenticatedError("unknown or wrong API key")
+        name, roles, salt, digest, revoked_at, last_used_at = row
+        if not hmac.compare_digest(key_digest(bytes(salt), secret), bytes(digest)):
+            raise UnauthenticatedError("unknown or wrong API key")
+        if revoked_at is not None:
+            raise UnauthenticatedError(f"API key {key_id} has been revoked")
+        self._touch(key_id, last_used_at)
+        return Principal(subject=name, roles=parse_roles(roles), via="api-key", key_id=key_id)
+
+    def list(self) -> builtins.list[ApiKeyInfo]:
+        """Every key, active or revoked, oldest first; no secrets, no hashes."""
+        with connection(self._pool, self.STORE) as conn:
+            rows = conn.execute(
+                "SELECT key_id, name, roles, created_at, revoked_at, last_used_at"
+                ' FROM ic_api_keys ORDER BY created_at, key_id COLLATE "C"'
+            ).fetchall()
+        return [
+            ApiKeyInfo(
+                key_id=key_id,
+                name=name,
+                roles=parse_roles(roles),
+                created_at=created_at,
+                revoked_at=revoked_at,
+                last_used_at=last_used_at,
+            )
+            for key_id, name, roles, created_at, revoked_at, last_used_at in rows
+        ]
+
+    def revoke(self, key_id: str) -> bool:
+        """Revoke a key from now on. ``False`` if there is no such key; revoking twice keeps the
+        first revocation time and returns ``True``."""
+        with connection(self._pool, self.STORE) as conn:
+            cursor = conn.execute(
+                "UPDATE ic_api_keys SET revoked_at = COALESCE(revoked_at, %s) WHERE key_id = %s",
+                (self._now(), key_id),
+            )
+            return cursor.rowcount == 1
+
+    def _now(self) -> datetime:
+        return self._clock().astimezone(UTC)
+
+    def _touch(self, key_id: str, last_used: datetime | None) -> None:
+        now = self._now()
+        if last_used is not None and now - last_used < LAST_USED_RESOLUTION:
+            return
+        # The same test under the row's lock: of several gateways that read the same old
+        # value, the first writes and the others' updates match no row.
+        with connection(self._pool, self.STORE) as conn:
+            conn.execute(
+                "UPDATE ic_api_keys SET last_used_at = %s WHERE key_id = %s"
+                " AND (last_used_at IS NULL OR last_used_at <= %s)",
+                (now, key_id, now - LAST_USED_RESOLUTION),
+            )
