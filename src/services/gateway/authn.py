@@ -25,7 +25,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import HTTPConnection
 from starlette.responses import Response
 
-from services.errors import RateLimitedError, UnauthenticatedError
+from services.errors import OverloadedError, RateLimitedError, UnauthenticatedError
 from services.gateway import problems
 from services.gateway.auth import Principal, Role
 
@@ -51,9 +51,12 @@ class PrincipalUser(BaseUser):
 
 
 class RefusedError(AuthenticationError):
-    """Carries why: a 401 (``presented`` says whether a credential came at all) or a 429."""
+    """Carries why: a 401 (``presented`` says whether a credential came at all), a 429, or a
+    503 when the key store cannot be read (the cluster's database is away)."""
 
-    def __init__(self, cause: UnauthenticatedError | RateLimitedError, presented: bool) -> None:
+    def __init__(
+        self, cause: UnauthenticatedError | RateLimitedError | OverloadedError, presented: bool
+    ) -> None:
         super().__init__(str(cause))
         self.cause = cause
         self.presented = presented
@@ -84,6 +87,8 @@ class CredentialBackend(AuthenticationBackend):
             gateway.throttle.failed(address)
             gateway.metrics.auth_failures.inc()
             raise RefusedError(exc, presented) from exc
+        except OverloadedError as exc:
+            raise RefusedError(exc, presented) from exc
         roles = [role.value for role in principal.roles]
         return AuthCredentials(roles), PrincipalUser(principal)
 
@@ -106,4 +111,6 @@ def refused(conn: HTTPConnection, exc: Exception) -> Response:
     assert isinstance(exc, RefusedError)
     if isinstance(exc.cause, RateLimitedError):
         return problems.rate_limited(exc.cause)
+    if isinstance(exc.cause, OverloadedError):
+        return problems.overloaded(exc.cause)
     return problems.unauthenticated(exc.cause, presented=exc.presented)

@@ -137,9 +137,13 @@ def _rate_limited(request: Request, exc: Exception) -> JSONResponse:
     return rate_limited(exc)
 
 
+def overloaded(exc: OverloadedError) -> JSONResponse:
+    return problem(503, "overloaded", str(exc), headers={"Retry-After": str(exc.retry_after)})
+
+
 def _overloaded(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, OverloadedError)
-    return problem(503, "overloaded", str(exc), headers={"Retry-After": str(exc.retry_after)})
+    return overloaded(exc)
 
 
 def _http(request: Request, exc: Exception) -> JSONResponse:

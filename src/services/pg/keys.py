@@ -15,18 +15,31 @@ there first, so verifying stays (almost) read-only.
 Every call borrows a connection through :func:`services.pg.pool.connection`: a database that
 is away is :class:`~services.errors.StoreUnavailableError` naming the ``API key store``
 (the gateway's 503), never a hang and never a 401.
+
+One exception, so that alerts keep flowing through a database outage (ingest needs only
+Redis): while the table cannot be read, a key this store verified within the last
+:data:`OUTAGE_GRACE_S` seconds is still accepted, for what it was then. A revocation made
+during the outage cannot be seen until the database is back; one made before it was seen at
+that key's next good verification. Only a digest of the presented key is kept, in memory.
 """
 
 from __future__ import annotations
 
 import builtins
+import hashlib
 import hmac
+import logging
 import secrets
+import threading
+import time
 from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 from types import TracebackType
+from typing import Any
 
-from services.errors import UnauthenticatedError
+import pybreaker
+
+from services.errors import StoreUnavailableError, UnauthenticatedError
 from services.gateway.auth.keys import (
     DUMMY_SALT,
     KEY_RE,
@@ -39,6 +52,12 @@ from services.gateway.auth.keys import (
 )
 from services.gateway.auth.rbac import Principal, Role
 from services.pg.pool import Pool, connection, create_tables
+
+OUTAGE_GRACE_S = 900.0
+"""How long a verified key stays good while the database is unreachable."""
+OUTAGE_RETRY_S = 2.0
+"""After a failed read, how long verification answers from memory before trying again."""
+log = logging.getLogger(__name__)
 
 _TABLES = (
     "CREATE TABLE IF NOT EXISTS ic_api_keys ("
@@ -62,6 +81,14 @@ class PgApiKeyStore:
     def __init__(self, pool: Pool, *, clock: Callable[[], datetime] = utcnow) -> None:
         self._pool = pool
         self._clock = clock
+        self._verified: dict[str, tuple[bytes, Principal, float]] = {}
+        """Key id -> (SHA-256 of the presented key, its principal, when; monotonic)."""
+        self._verified_lock = threading.Lock()
+        # Once the database has failed a request, the next ones for a few seconds do not wait
+        # out the pool's timeout each: every request would take that long during an outage.
+        self._breaker = pybreaker.CircuitBreaker(
+            fail_max=1, reset_timeout=OUTAGE_RETRY_S, throw_new_error_on_trip=False
+        )
         create_tables(pool, self.STORE, _TABLES)
 
     def close(self) -> None:
@@ -111,12 +138,21 @@ class PgApiKeyStore:
         if match is None:
             raise UnauthenticatedError("malformed API key (expected ic_<key id>_<secret>)")
         key_id, secret = match["key_id"], match["secret"]
-        with connection(self._pool, self.STORE) as conn:
-            row = conn.execute(
-                "SELECT name, roles, salt, digest, revoked_at, last_used_at"
-                " FROM ic_api_keys WHERE key_id = %s",
-                (key_id,),
-            ).fetchone()
+        remembered = self._remembered(key_id, presented)
+        if remembered is not None and self._breaker.current_state == pybreaker.STATE_OPEN:
+            return remembered  # the database failed a moment ago: do not wait on it again
+        try:
+            row = self._breaker.call(self._row, key_id)
+        except pybreaker.CircuitBreakerError:  # open, and nothing to fall back on: ask anyway
+            row = self._row(key_id)
+        except StoreUnavailableError:
+            if remembered is None:
+                raise
+            log.warning(
+                "API key %s accepted as last verified: %s is unreachable", key_id, self.STORE
+            )
+            return remembered
+        self._forget(key_id)
         if row is None:
             key_digest(DUMMY_SALT, secret)  # same work as a wrong secret
             raise UnauthenticatedError("unknown or wrong API key")
@@ -125,8 +161,40 @@ class PgApiKeyStore:
             raise UnauthenticatedError("unknown or wrong API key")
         if revoked_at is not None:
             raise UnauthenticatedError(f"API key {key_id} has been revoked")
-        self._touch(key_id, last_used_at)
-        return Principal(subject=name, roles=parse_roles(roles), via="api-key", key_id=key_id)
+        try:
+            self._touch(key_id, last_used_at)
+        except StoreUnavailableError as exc:  # last use is bookkeeping: the key is good
+            log.warning("API key %s: last use not recorded: %s", key_id, exc)
+        principal = Principal(subject=name, roles=parse_roles(roles), via="api-key", key_id=key_id)
+        self._remember(key_id, presented, principal)
+        return principal
+
+    def _row(self, key_id: str) -> tuple[Any, ...] | None:
+        with connection(self._pool, self.STORE) as conn:
+            return conn.execute(
+                "SELECT name, roles, salt, digest, revoked_at, last_used_at"
+                " FROM ic_api_keys WHERE key_id = %s",
+                (key_id,),
+            ).fetchone()
+
+    def _remember(self, key_id: str, presented: str, principal: Principal) -> None:
+        fingerprint = hashlib.sha256(presented.encode()).digest()
+        with self._verified_lock:
+            self._verified[key_id] = (fingerprint, principal, time.monotonic())
+
+    def _forget(self, key_id: str) -> None:
+        with self._verified_lock:
+            self._verified.pop(key_id, None)
+
+    def _remembered(self, key_id: str, presented: str) -> Principal | None:
+        with self._verified_lock:
+            got = self._verified.get(key_id)
+        if got is None:
+            return None
+        fingerprint, principal, at = got
+        fresh = time.monotonic() - at < OUTAGE_GRACE_S
+        same = hmac.compare_digest(fingerprint, hashlib.sha256(presented.encode()).digest())
+        return principal if fresh and same else None
 
     def list(self) -> builtins.list[ApiKeyInfo]:
         """Every key, active or revoked, oldest first; no secrets, no hashes."""

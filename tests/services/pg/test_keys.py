@@ -340,3 +340,19 @@ def test_a_database_that_does_not_answer_is_unavailable_not_unauthenticated(
                 call()
             assert raised.value.store == "API key store"
     assert store.verify(full).key_id == key_id
+
+
+def test_a_key_verified_before_an_outage_is_still_accepted_during_it(new_pool: OpenPool) -> None:
+    """Alerts must keep flowing while the database is away: a key seen good lately stands for
+    what it was then; a key never verified (or a wrong secret) gets the 503, not a 401."""
+    pool = new_pool(max_size=1, timeout=0.5)
+    store = PgApiKeyStore(pool)
+    _, key = store.create("alertmanager", [Role.INGEST])
+    _, other = store.create("grafana", [Role.INGEST])
+    before = store.verify(key)
+    with pool.connection():  # the only connection taken: the table cannot be read
+        assert store.verify(key) == before
+        with pytest.raises(StoreUnavailableError):
+            store.verify(other)  # never verified here
+        with pytest.raises(StoreUnavailableError):
+            store.verify(key[:-1] + ("A" if key[-1] != "A" else "B"))  # not the same key
