@@ -28,7 +28,7 @@ from orchestrator.live import Health
 from orchestrator.operations import Operation
 from orchestrator.store import IncidentStore
 from services.aws.port import AwsPort
-from services.cluster.locks import Lease
+from services.cluster import locks
 from services.cluster.parts import ClusterParts
 from services.cluster.stream import Kind, unavailable
 from services.errors import OverloadedError
@@ -51,7 +51,6 @@ class RemoteBackend:
         self._loaded_at = 0.0
         self._stores: dict[str, PgIncidentStore] = {}
         self._contexts: dict[str, RunContext] = {}
-        self._lease = Lease(parts.redis, parts.estate, ttl_s=1, holder="gateway")
 
     def _estate(self) -> EstateRecord:
         with self._lock:
@@ -122,7 +121,7 @@ class RemoteBackend:
             step = max(0, self._estate().commanded_step)
         except OverloadedError as exc:
             return Health(False, 0, False, length, str(exc))
-        holder = self._lease.holder_now()
+        holder = locks.holder(self.parts.redis, self.parts.estate)
         return Health(
             running=holder is not None,
             step=step,

@@ -32,6 +32,7 @@ log = logging.getLogger(__name__)
 class Lease:
     def __init__(self, client: redis.Redis, name: str, *, ttl_s: float, holder: str) -> None:
         self.name = f"ic:lease:{name}"
+        self._of = name
         self.ttl_s = ttl_s
         self.holder = holder
         self._lock = client.lock(self.name, timeout=ttl_s, blocking=False, thread_local=False)
@@ -96,14 +97,7 @@ class Lease:
 
     def holder_now(self) -> str | None:
         """Who holds the lease, by its token's holder part; None when free."""
-        try:
-            token = self._lock.redis.get(self.name)
-        except redis.RedisError as exc:
-            raise unavailable(f"reading the lease {self.name}", exc) from exc
-        if token is None:
-            return None
-        text = token.decode() if isinstance(token, bytes) else str(token)
-        return text.rsplit(":", 1)[0]
+        return holder(self._lock.redis, self._of)
 
     def release(self) -> None:
         self._beating.clear()
@@ -115,6 +109,19 @@ class Lease:
             self._lock.release()
         except (LockError, redis.RedisError) as exc:  # expired, or Redis gone: it frees itself
             log.warning("releasing %s: %s", self.name, exc)
+
+
+def holder(client: redis.Redis, name: str) -> str | None:
+    """Who holds the lease ``name`` (by the holder part of its token); None when free."""
+    key = f"ic:lease:{name}"
+    try:
+        token = client.get(key)
+    except redis.RedisError as exc:
+        raise unavailable(f"reading the lease {key}", exc) from exc
+    if token is None:
+        return None
+    text = token.decode() if isinstance(token, bytes) else str(token)
+    return text.rsplit(":", 1)[0]
 
 
 class ResourceLocks:

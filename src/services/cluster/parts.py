@@ -7,7 +7,6 @@ rides out outages: redis-py retries a dropped connection, and the pools reconnec
 
 from __future__ import annotations
 
-import math
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -17,7 +16,6 @@ from typing import Any
 import psycopg
 import redis
 from langgraph.checkpoint.postgres import PostgresSaver
-from psycopg.conninfo import make_conninfo
 from psycopg.rows import dict_row
 from psycopg_pool import ConnectionPool
 from redis.backoff import ExponentialBackoff
@@ -26,7 +24,7 @@ from redis.retry import Retry
 from services.cluster.stream import AlertStream, unavailable
 from services.errors import ConfigurationError, StoreUnavailableError
 from services.pg.estates import EstateRegistry
-from services.pg.pool import Pool, open_pool
+from services.pg.pool import Pool, connection_info, open_pool
 from services.settings import Settings
 
 _TIMEOUT_S = 5.0
@@ -123,11 +121,7 @@ def _try_lock(conn: Any) -> bool:
 
 def _saver_pool(url: str, schema: str | None) -> ConnectionPool[Any]:
     """LangGraph's saver wants autocommit, dict rows and no prepared statements."""
-    conninfo = make_conninfo(
-        url,
-        connect_timeout=math.ceil(_TIMEOUT_S),
-        options="-c TimeZone=UTC" + (f" -c search_path={schema}" if schema else ""),
-    )
+    conninfo = connection_info(url, schema=schema, timeout=_TIMEOUT_S, where="checkpoints")
     pool: ConnectionPool[Any] = ConnectionPool(
         conninfo,
         min_size=1,

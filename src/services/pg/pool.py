@@ -79,19 +79,7 @@ def open_pool(
     if timeout <= 0:
         raise ConfigurationError(f"the pool's timeout must be positive, not {timeout}")
     where = f"pool {name}"
-    try:
-        conninfo = make_conninfo(
-            url,
-            connect_timeout=max(1, math.ceil(timeout)),
-            options="-c TimeZone=UTC" + (f" -c search_path={schema}" if schema else ""),
-            # A peer that vanishes without closing the socket is noticed, not waited on forever.
-            keepalives=1,
-            keepalives_idle=10,
-            keepalives_interval=5,
-            keepalives_count=3,
-        )
-    except psycopg.ProgrammingError as exc:  # not a URL libpq can read; it may hold a password
-        raise ConfigurationError(f"{where}: the PostgreSQL URL cannot be read") from exc
+    conninfo = connection_info(url, schema=schema, timeout=timeout, where=where)
     try:
         with psycopg.connect(conninfo) as first:
             if schema is not None:
@@ -113,6 +101,24 @@ def open_pool(
         pool.close()
         raise StoreUnavailableError(where, f"cannot open the pool: {_said(exc)}") from exc
     return pool
+
+
+def connection_info(url: str, *, schema: str | None, timeout: float, where: str) -> str:
+    """libpq's connection string for ``url``: bounded connect, UTC, the schema first on the
+    search path, TCP keepalives (a peer that vanishes without closing the socket is noticed,
+    not waited on forever). Every pool of the process connects with one of these."""
+    try:
+        return make_conninfo(
+            url,
+            connect_timeout=max(1, math.ceil(timeout)),
+            options="-c TimeZone=UTC" + (f" -c search_path={schema}" if schema else ""),
+            keepalives=1,
+            keepalives_idle=10,
+            keepalives_interval=5,
+            keepalives_count=3,
+        )
+    except psycopg.ProgrammingError as exc:  # not a URL libpq can read; it may hold a password
+        raise ConfigurationError(f"{where}: the PostgreSQL URL cannot be read") from exc
 
 
 @contextmanager
