@@ -72,6 +72,8 @@ def test_two_gateways_three_workers_work_an_incident_and_account_for_every_alert
             target=_follow, args=(second, running.key, seen, stop), daemon=True
         )
         follower.start()
+        with running.client(1) as client:  # no estate yet: metrics still scrape, with no count
+            assert client.get("/metrics").status_code == 200
         # One key store for every gateway: made on one, used on the other, revoked on the first.
         with running.client(0) as client:
             made = client.post("/v1/keys", json={"name": "pager", "roles": ["viewer"]}).json()

@@ -12,6 +12,7 @@ from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 from orchestrator.store import Counts
+from services.errors import OverloadedError
 
 
 class GatewayMetrics:
@@ -52,7 +53,11 @@ class IncidentCollector(Collector):
             labels=["status", "severity"],
         )
         counts: Tally[tuple[str, str]] = Tally()
-        for (status, severity), count in self._counts().items():
+        try:
+            now = self._counts()
+        except OverloadedError:  # the store is away, or no estate yet: a scrape with no count
+            now = {}
+        for (status, severity), count in now.items():
             counts[(status, severity or "none")] += count
         for (status, severity), count in sorted(counts.items()):
             family.add_metric([status, severity], count)
