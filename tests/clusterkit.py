@@ -136,6 +136,10 @@ class Cluster:
             except psycopg.errors.UndefinedTable:
                 return []
 
+    def run_id(self) -> str | None:
+        rows = self.sql("SELECT run_id FROM ic_estates WHERE name = %s", self.estate)
+        return str(rows[0][0]) if rows else None
+
     def client(self, index: int = 0, **options: Any) -> httpx.Client:
         return httpx.Client(
             base_url=self.gateways[index],
