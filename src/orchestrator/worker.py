@@ -123,10 +123,6 @@ class Worker:
         self._command: _Command | None = None
         self._backlog: list[Message] = []
 
-    @property
-    def commanding(self) -> bool:
-        return self._command is not None
-
     def run(self, stop: threading.Event) -> None:
         """Command or stand by until ``stop``; then hand the lease back."""
         idle = self.parts.settings.lease_ttl_s / 4
