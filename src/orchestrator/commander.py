@@ -348,6 +348,9 @@ class Commander:
         if values.get("status") in FINISHED:
             incident.finished = True
             incident.status = str(values.get("status"))
+        self._own_cause(incident, values)
+        if incident.finished and not was_finished and values.get("duplicate_of"):
+            self._merge(incident, str(values["duplicate_of"]), values.get("alerts", []))
         if self.ctx.metrics is not None:
             tally.count(
                 self.ctx.metrics, self.ctx.clock, incident.counted, incident.status, values,
@@ -359,6 +362,29 @@ class Commander:
             self.ctx.metrics.approvals_pending.set(len(self.pending_approvals()))
         self._journal(journal.thread(incident.id, values, incident.waiting, incident.journaled))
         self._summarise(incident, snapshot)
+
+    def _own_cause(self, incident: Tracked, values: dict[str, Any]) -> None:
+        """Keep ``ctx.causes`` naming, for each root cause, the incident working it: its
+        diagnosis's top hypothesis, until it ends. (An escalated one does not keep it: the
+        same fault found again later is worth acting on again.)"""
+        causes = self.ctx.causes
+        for cause in [cause for cause, owner in causes.items() if owner == incident.id]:
+            del causes[cause]
+        hypotheses = values.get("hypotheses") or []
+        if not incident.finished and hypotheses and not values.get("duplicate_of"):
+            causes.setdefault((hypotheses[0]["service"], hypotheses[0]["fault"]), incident.id)
+
+    def _merge(self, duplicate: Tracked, owner_id: str, alerts: list[Alert]) -> None:
+        """``duplicate`` closed into ``owner_id``: its alerts join the owner (journaled there,
+        so a rebuilt commander knows them), and so do its services, for alerts still to come."""
+        owner = self.incidents.get(owner_id)
+        if owner is None:
+            return
+        owner.services |= duplicate.services
+        for alert in alerts:
+            owner.fingerprints.add(alert["fingerprint"])
+            owner.last_alert_step = max(owner.last_alert_step, alert["step"])
+        self._journal([journal.attached(owner_id, alert) for alert in alerts])
 
     def _summarise(self, incident: Tracked, snapshot: StateSnapshot) -> None:
         ttl = self.approval_ttl_steps

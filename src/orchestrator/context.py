@@ -103,6 +103,10 @@ class RunContext:
     """Service -> steps at which the commander saw its revision change."""
     llm: Advisor | None = None
     """A chat model's second opinion for diagnosis; None: the rule-based agents only."""
+    causes: dict[tuple[str, str], str] = field(default_factory=dict)
+    """Root causes being worked, ``(service, fault)`` -> the live incident working it. The
+    commander keeps it; diagnosis reads it, so that a second incident finding a cause another
+    one already owns closes into that one instead of acting on the same service again."""
     locks: ActionLocks | None = None
     """Locks taken around every AWS call that changes a service; None in one process, where
     the commander's single worker thread already acts on one thing at a time."""

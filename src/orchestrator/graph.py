@@ -62,7 +62,7 @@ def build_graph(
     graph.add_edge(START, "detect")
     graph.add_conditional_edges("detect", assess.after_detect)
     graph.add_edge("wait_confirm", "detect")
-    graph.add_edge("diagnose", "propose")
+    graph.add_conditional_edges("diagnose", analyse.after_diagnose)
     graph.add_conditional_edges("propose", analyse.fan_out, ["vote", "escalate"])
     graph.add_edge("vote", "decide")
     graph.add_conditional_edges("decide", decide.after_decide)

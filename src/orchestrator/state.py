@@ -83,6 +83,8 @@ class IncidentState(TypedDict):
     approved_by: NotRequired[str | None]
     verify_until: NotRequired[int]
     recovered: NotRequired[bool]
+    duplicate_of: NotRequired[str]
+    """The incident already working this one's root cause; this one closes into it."""
 
 
 class VoteTask(TypedDict):

@@ -4,13 +4,14 @@ moves; a full queue refuses a delivery whole; an estate it cannot build is a cle
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 from botocore.config import Config
 
 from orchestrator.context import CommanderPolicy
 from orchestrator.intake import Signal
-from orchestrator.live import open_live
+from orchestrator.live import LiveCommander, open_live
 from services.aws.port import AwsPort
 from services.errors import ConfigurationError, OverloadedError
 from services.scenario.loader import load_scenario, resolve_scenarios
@@ -60,3 +61,53 @@ def test_an_account_estate_is_refused_with_what_is_missing(tmp_path: Path) -> No
         metrics=None, speed=1.0, approval_ttl_s=900,
     ):  # fmt: skip
         pass
+
+
+def _thread(live: LiveCommander, incident_id: str) -> dict[str, Any]:
+    return dict(live.commander.graph.get_state(live.commander._config(incident_id)).values)
+
+
+def test_a_second_incident_finding_a_cause_already_worked_closes_into_the_first(
+    tmp_path: Path, aws: AwsPort
+) -> None:
+    """The bad deploy of checkout is being worked when an alert about orders-db (which checkout
+    calls, so not one of its symptoms) opens a second incident. Its diagnosis finds the same
+    bad deploy: it closes into the first, and checkout is acted on by one incident only, not
+    rolled back by one and scaled out by the other, each then undoing the other's action."""
+    with open_live(
+        aws, SCENARIO, state_dir=tmp_path, policy=CommanderPolicy(), trail=None, metrics=None,
+        speed=1e-6, approval_ttl_s=900,
+    ) as live:  # fmt: skip
+        commander = live.commander
+        for _ in range(30):  # the bad deploy lands at 15m; the world's alarms open an incident
+            live.advance(1)
+            if ("checkout", "bad-deploy") in commander.ctx.causes:
+                break
+        first = commander.ctx.causes[("checkout", "bad-deploy")]
+        assert not commander.incidents[first].finished
+
+        live.submit([_signal("generic:orders-db-latency", service="orders-db")])
+        live.advance(1)
+        # Merged: a repeat of the alert joins the first incident.
+        assert "generic:orders-db-latency" in commander.incidents[first].fingerprints
+        [closed] = [
+            values
+            for incident_id in commander.incidents
+            if (values := _thread(live, incident_id)).get("duplicate_of") == first
+        ]
+        assert closed["status"] == "closed"
+        assert closed["alerts"][0]["fingerprint"] == "generic:orders-db-latency"
+        assert closed["timeline"][-1]["text"] == f"closed: duplicate of {first}"
+        assert not closed["actions"]  # it never acted
+        assert "orders-db" in commander.incidents[first].services
+
+        for _ in range(10):
+            live.advance(1)
+        acted = {
+            incident_id: [a["action"] for a in _thread(live, incident_id)["actions"]]
+            for incident_id in commander.incidents
+            if _thread(live, incident_id)["actions"]
+        }
+        assert acted == {first: ["rollback-deployment"]}
+        assert commander.incidents[first].status == "resolved"
+        assert ("checkout", "bad-deploy") not in commander.ctx.causes  # ended: no owner

@@ -54,13 +54,25 @@ def diagnose(state: IncidentState, runtime: Runtime[RunContext]) -> dict[str, An
             timeline.append(Entry(step=step, node="diagnosis", text=text))
         found = merged
     top = found[0]
-    return {
+    update: dict[str, Any] = {
         "hypotheses": found,
         "round": round_,
         "max_rounds": ctx.policy.max_rounds,
         "timeline": timeline,
         "services": sorted(set(state.get("services", [])) | {top["service"]} - {"unknown"}),
     }
+    owner = ctx.causes.get((top["service"], top["fault"]))
+    if top["service"] != "unknown" and owner not in (None, state["incident_id"]):
+        text = f"same root cause as {owner} ({top['fault']} on {top['service']}): joins it"
+        update["duplicate_of"] = owner
+        update["timeline"] = [*timeline, Entry(step=step, node="diagnosis", text=text)]
+    return update
+
+
+def after_diagnose(state: IncidentState) -> Literal["propose", "close"]:
+    """Another live incident already works the root cause: this one closes into it, so two
+    incidents never act on one fault (each undoing the other's action as not helping)."""
+    return "close" if state.get("duplicate_of") else "propose"
 
 
 def _ranking(found: Sequence[Hypothesis]) -> str:

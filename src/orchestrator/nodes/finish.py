@@ -1,4 +1,5 @@
-"""How an incident ends: resolved, escalated to a person, or closed (noise, or nothing to do)."""
+"""How an incident ends: resolved, escalated to a person, or closed (noise, nothing to do, or a
+duplicate of another incident working the same root cause)."""
 
 from __future__ import annotations
 
@@ -24,7 +25,6 @@ def escalate(state: IncidentState, runtime: Runtime[RunContext]) -> dict[str, An
 def close(state: IncidentState, runtime: Runtime[RunContext]) -> dict[str, Any]:
     step = runtime.context.clock.step
     status = "noise" if state.get("status") == "noise" else "closed"
-    return {
-        "status": status,
-        "timeline": [Entry(step=step, node="close", text=f"closed ({status})")],
-    }
+    owner = state.get("duplicate_of")
+    text = f"closed: duplicate of {owner}" if owner else f"closed ({status})"
+    return {"status": status, "timeline": [Entry(step=step, node="close", text=text)]}
