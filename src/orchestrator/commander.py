@@ -109,7 +109,8 @@ class Commander:
                     metrics.alerts_deduplicated.labels(alert["source"]).inc()
                 target.fingerprints.add(alert["fingerprint"])
                 target.resolved_alerts.discard(alert["fingerprint"])
-                target.last_alert_step = alert["step"]
+                if not target.finished:  # a noise incident's suppression is not extended
+                    target.last_alert_step = alert["step"]
                 self._journal([journal.attached(target.id, alert)])
         if metrics is not None and self.alerts_in:
             metrics.noise_reduction.set(self.alerts_deduplicated / self.alerts_in)

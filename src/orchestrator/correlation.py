@@ -2,11 +2,12 @@
 tracks and the estate's dependency graph.
 
 An alert joins an incident when it repeats one of the incident's alerts (while the incident is
-live, or soon after it was closed as noise: a flapping alarm), or when it arrives within
-``WINDOW_STEPS`` of the incident's opening, is of the same kind (security finding or not) and
-is about a related service. Before diagnosis any connected service is related (the root cause
-is not known yet); after it, the incident's services and those that depend on them
-(degradation travels up to callers, so their alerts are symptoms of the same cause).
+live, or within ``NOISE_SUPPRESSION_STEPS`` of its being closed as noise: a flapping alarm), or
+when it arrives within ``WINDOW_STEPS`` of the incident's opening, is of the same kind (security
+finding or not) and is about a related service. Before diagnosis any connected service is
+related (the root cause is not known yet); after it, the incident's services and those that
+depend on them (degradation travels up to callers, so their alerts are symptoms of the same
+cause).
 """
 
 from __future__ import annotations
@@ -39,6 +40,9 @@ class Tracked:
     finished: bool = False
     status: str = "open"
     last_alert_step: int = 0
+    """The step of its last alert while it was open: a noise incident suppresses repeats of its
+    alerts for ``NOISE_SUPPRESSION_STEPS`` from then, however often they repeat, so a real fault
+    that starts soon after a false alarm on the same metric waits out the window at most."""
     resolved_alerts: set[str] = field(default_factory=set)
     acknowledged_by: str | None = None
 

@@ -10,6 +10,7 @@ import pytest
 from botocore.config import Config
 
 from orchestrator.context import CommanderPolicy
+from orchestrator.correlation import NOISE_SUPPRESSION_STEPS
 from orchestrator.intake import Signal
 from orchestrator.live import LiveCommander, open_live
 from services.aws.port import AwsPort
@@ -18,6 +19,8 @@ from services.scenario.loader import load_scenario, resolve_scenarios
 from services.settings import AwsMode
 
 SCENARIO = load_scenario(resolve_scenarios(["checkout-bad-deploy"])[0])
+SERVICES = ("checkout", "frontend")
+"""Where its bad deploy shows: checkout's errors, and those of frontend, which calls it."""
 
 
 def _signal(fingerprint: str, service: str = "checkout") -> Signal:
@@ -111,3 +114,35 @@ def test_a_second_incident_finding_a_cause_already_worked_closes_into_the_first(
         assert acted == {first: ["rollback-deployment"]}
         assert commander.incidents[first].status == "resolved"
         assert ("checkout", "bad-deploy") not in commander.ctx.causes  # ended: no owner
+
+
+def test_a_fault_starting_soon_after_its_alerts_were_closed_as_noise_is_still_worked(
+    tmp_path: Path, aws: AwsPort
+) -> None:
+    """The bad deploy's alerts (the alarms and the commander's own detector) fire once at 5m on
+    a healthy estate and are closed as noise. The fault starts at 15m and its alerts repeat
+    every minute: they are held as repeats of the noise only for the suppression window counted
+    from the noise, not for ever (each repeat used to extend it, and the fault was never
+    worked)."""
+    with open_live(
+        aws, SCENARIO, state_dir=tmp_path, policy=CommanderPolicy(), trail=None, metrics=None,
+        speed=1e-6, approval_ttl_s=900,
+    ) as live:  # fmt: skip
+        commander = live.commander
+        live.advance(5)
+        alarms = {name: commander.ctx.estate.services[name].alarms["errors"] for name in SERVICES}
+        live.submit(
+            [_signal(f"detector:{name}:errors", service=name) for name in SERVICES]
+            + [_signal(f"alarm:{alarm}", service=name) for name, alarm in alarms.items()]
+        )
+        live.advance(1)
+        assert {i.status for i in commander.incidents.values()} == {"noise"}
+
+        noise_step = live.advance(0)
+        worked = None
+        while worked is None and live.advance(1) < noise_step + NOISE_SUPPRESSION_STEPS + 10:
+            worked = next((i for i in commander.incidents.values() if i.status == "resolved"), None)
+        assert worked is not None, "the bad deploy was never worked"
+        assert worked.opened_step <= noise_step + NOISE_SUPPRESSION_STEPS
+        actions = _thread(live, worked.id)["actions"]
+        assert [a["action"] for a in actions] == ["rollback-deployment"]
