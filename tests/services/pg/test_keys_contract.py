@@ -140,7 +140,7 @@ def test_malformed_keys_are_refused(store: KeyStore, presented: str) -> None:
 
 
 @settings(
-    max_examples=100, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+    max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
 @given(presented=st.text(max_size=80) | st.from_regex(r"ic_[0-9a-f]{16}_[A-Za-z0-9_-]{43}"))
 def test_anything_presented_is_refused_with_unauthenticated_only(
@@ -285,7 +285,7 @@ def test_concurrent_creates_and_verifies_from_many_threads(store: KeyStore) -> N
 
     def work(n: int) -> None:
         try:
-            for i in range(5):
+            for i in range(10):
                 key_id, full = store.create(f"t{n}-{i}", [Role.VIEWER])
                 assert store.verify(full).key_id == key_id
                 with lock:
@@ -293,11 +293,11 @@ def test_concurrent_creates_and_verifies_from_many_threads(store: KeyStore) -> N
         except BaseException as exc:  # pragma: no cover - reported below
             errors.append(exc)
 
-    threads = [threading.Thread(target=work, args=(n,)) for n in range(6)]
+    threads = [threading.Thread(target=work, args=(n,)) for n in range(8)]
     for t in threads:
         t.start()
     for t in threads:
         t.join()
     assert errors == []
-    assert len(store.list()) == 30
+    assert len(store.list()) == 80
     assert all(store.verify(full).key_id == key_id for key_id, full in made)
