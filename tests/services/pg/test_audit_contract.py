@@ -16,7 +16,7 @@ import sqlite3
 import threading
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import closing
+from contextlib import ExitStack, closing
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -86,26 +86,12 @@ def db(tmp_path: Path) -> Path:
 
 @pytest.fixture
 def open_trail(backend: str, db: Path, request: pytest.FixtureRequest) -> Iterator[OpenTrail]:
-    opened: list[Trail] = []
-
-    if backend == "sqlite":
-
-        def open_one(clock: Callable[[], datetime] = utcnow) -> Trail:
-            trail = AuditTrail(db, clock=clock)
-            opened.append(trail)
-            return trail
-
-    else:
-        new_pool: OpenPool = request.getfixturevalue("new_pool")
-
-        def open_one(clock: Callable[[], datetime] = utcnow) -> Trail:
-            trail = PgAuditTrail(new_pool(), clock=clock)
-            opened.append(trail)
-            return trail
-
-    yield open_one
-    for trail in opened:
-        trail.close()
+    with ExitStack() as opened:
+        if backend == "sqlite":
+            yield lambda clock=utcnow: opened.enter_context(AuditTrail(db, clock=clock))
+        else:
+            new_pool: OpenPool = request.getfixturevalue("new_pool")
+            yield lambda clock=utcnow: opened.enter_context(PgAuditTrail(new_pool(), clock=clock))
 
 
 @pytest.fixture
