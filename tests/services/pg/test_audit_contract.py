@@ -101,6 +101,7 @@ def trail(open_trail: OpenTrail) -> Trail:
 
 @pytest.fixture
 def database(backend: str, db: Path, trail: Trail, request: pytest.FixtureRequest) -> Database:
+    """The ``trail`` fixture's table (asking for the trail makes sure the table exists)."""
     if backend == "sqlite":
 
         def run_sqlite(statement: str, *params: object) -> list[Row]:
