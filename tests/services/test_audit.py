@@ -1,48 +1,26 @@
-"""The audit trail on a real SQLite file: chain, keys, threads, tampering, subscribers."""
+"""The audit trail in a SQLite file, what only the file shows: triggers that refuse UPDATE and
+DELETE and come back when dropped, and files that are not an audit trail.
+
+The behaviour the SQLite and Postgres trails share (the chain, keys, threads, tampering found
+by ``verify``, subscribers, paging) is tested on both in
+``tests/services/pg/test_audit_contract.py``."""
 
 from __future__ import annotations
 
-import hashlib
-import json
 import logging
 import sqlite3
-import threading
-from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Iterator
 from contextlib import closing, contextmanager
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
 
 import pytest
 
-from services.audit import AuditEntry, AuditRecord, AuditTrail, ChainReport
+from services.audit import AuditRecord, AuditTrail, ChainReport
 from services.errors import ConfigurationError
 
-T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 
-
-def ticking_clock(start: datetime = T0) -> Callable[[], datetime]:
-    """A clock that moves one and a half seconds per call (so microseconds show)."""
-    calls = iter(range(1_000_000))
-    return lambda: start + timedelta(seconds=1.5 * next(calls))
-
-
-def note(n: int, incident: str | None = "inc-1", key: str | None = None) -> AuditRecord:
-    return AuditRecord(actor="commander", kind="note", incident_id=incident, data={"n": n}, key=key)
-
-
-def documented_hash(
-    seq: int, at: str, actor: str, kind: str, inc: Any, data: Any, prev: str
-) -> str:
-    """The formula in the module docstring, written out independently of the module."""
-    text = json.dumps(
-        [seq, at, actor, kind, inc, data, prev],
-        sort_keys=True,
-        separators=(",", ":"),
-        ensure_ascii=False,
-    )
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+def note(n: int) -> AuditRecord:
+    return AuditRecord(actor="commander", kind="note", incident_id="inc-1", data={"n": n})
 
 
 @contextmanager
@@ -59,191 +37,8 @@ def db(tmp_path: Path) -> Path:
 
 @pytest.fixture
 def trail(db: Path) -> Iterator[AuditTrail]:
-    with AuditTrail(db, clock=ticking_clock()) as opened:
+    with AuditTrail(db) as opened:
         yield opened
-
-
-def test_entries_form_a_chain_that_anyone_can_recompute_from_the_rows(
-    trail: AuditTrail, db: Path
-) -> None:
-    first = trail.append(
-        [
-            AuditRecord("commander", "incident.opened", "inc-1", {"service": "api", "sev": 1}),
-            AuditRecord("security", "vote", "inc-1", {"approve": False, "why": "naïve IAM"}),
-        ]
-    )
-    second = trail.append([AuditRecord("alice", "approval.granted", "inc-1", {"x": [1, 2.5]})])
-
-    entries = [*first, *second]
-    assert [e.seq for e in entries] == [1, 2, 3]
-    assert entries[0].prev_hash == "0" * 64
-    assert [e.prev_hash for e in entries[1:]] == [e.hash for e in entries[:-1]]
-    assert entries[0].at == T0  # one clock reading per append
-    assert entries[1].at == T0
-    assert entries[2].at == T0 + timedelta(seconds=1.5)
-    assert entries[2].at.tzinfo is not None
-    assert trail.after(0) == entries  # read back exactly as returned
-    assert trail.last_seq() == 3
-    assert trail.verify() == ChainReport(ok=True, checked=3, first_bad_seq=None, reason=None)
-
-    with raw(db) as conn:
-        rows = conn.execute(
-            "SELECT seq, at, actor, kind, incident_id, data, prev_hash, hash FROM audit_log"
-        ).fetchall()
-    assert rows[0][1] == "2026-03-01T12:00:00.000000+00:00"  # microseconds, even when zero
-    assert rows[1][5] == '{"approve":false,"why":"naïve IAM"}'  # canonical JSON text
-    for seq, at, actor, kind, inc, data, prev, stored in rows:
-        assert documented_hash(seq, at, actor, kind, inc, json.loads(data), prev) == stored
-
-
-def test_a_stored_key_is_skipped_without_using_a_sequence_number(trail: AuditTrail) -> None:
-    stored = trail.append([note(1, key="inc-1:vote:0"), note(2), note(3, key="inc-1:vote:0")])
-    assert [e.data for e in stored] == [{"n": 1}, {"n": 2}]
-
-    again = trail.append([note(1, key="inc-1:vote:0"), note(4, key="inc-1:vote:1"), note(5)])
-    assert [(e.seq, e.data) for e in again] == [(3, {"n": 4}), (4, {"n": 5})]
-    assert again[0].prev_hash == stored[-1].hash
-    assert trail.append([note(1, key="inc-1:vote:0")]) == []
-    assert trail.last_seq() == 4
-    assert trail.verify().ok
-
-
-def test_keys_are_remembered_across_reopening(db: Path) -> None:
-    with AuditTrail(db) as trail:
-        trail.append([note(1, key="k")])
-    with AuditTrail(db) as trail:
-        assert trail.append([note(1, key="k")]) == []
-        assert trail.last_seq() == 1
-
-
-def test_reopening_a_file_continues_the_chain(db: Path) -> None:
-    with AuditTrail(db, clock=ticking_clock()) as trail:
-        before = trail.append([note(1), note(2)])
-    with AuditTrail(db, clock=ticking_clock(T0 + timedelta(days=1))) as trail:
-        [after] = trail.append([note(3)])
-        assert after.seq == 3
-        assert after.prev_hash == before[-1].hash
-        assert trail.verify() == ChainReport(True, 3, None, None)
-
-
-def test_concurrent_appends_make_one_gap_free_chain_delivered_in_order(
-    trail: AuditTrail,
-) -> None:
-    delivered: list[int] = []
-    trail.subscribe(lambda entries: delivered.extend(e.seq for e in entries))
-    threads, rounds = 8, 25
-    start = threading.Barrier(threads + 1)
-
-    def writer(worker: int) -> None:
-        start.wait()
-        for i in range(rounds):
-            trail.append([note(i, f"inc-{worker}"), note(i, f"inc-{worker}", key=f"{worker}:{i}")])
-
-    def reader() -> int:
-        start.wait()
-        seen = 0
-        while seen < threads * rounds * 2:
-            batch = trail.after(seen)
-            assert [e.seq for e in batch] == list(range(seen + 1, seen + 1 + len(batch)))
-            seen += len(batch)
-        return seen
-
-    with ThreadPoolExecutor(threads + 1) as pool:
-        read = pool.submit(reader)
-        for future in [pool.submit(writer, w) for w in range(threads)]:
-            future.result()
-        assert read.result() == threads * rounds * 2
-
-    total = threads * rounds * 2
-    assert [e.seq for e in trail.after(0, limit=total + 1)] == list(range(1, total + 1))
-    assert delivered == list(range(1, total + 1))
-    assert len(trail.for_incident("inc-3")) == rounds * 2
-    assert trail.verify() == ChainReport(True, total, None, None)
-
-
-def _rehash(conn: sqlite3.Connection, seq: int) -> None:
-    """Recompute entry ``seq``'s own hash after changing it, as a careful forger would."""
-    row = conn.execute(
-        "SELECT seq, at, actor, kind, incident_id, data, prev_hash FROM audit_log WHERE seq = ?",
-        (seq,),
-    ).fetchone()
-    seq, at, actor, kind, inc, data, prev = row
-    digest = documented_hash(seq, at, actor, kind, inc, json.loads(data), prev)
-    conn.execute("UPDATE audit_log SET hash = ? WHERE seq = ?", (digest, seq))
-
-
-@pytest.mark.parametrize(
-    ("tamper", "bad_seq", "reason"),
-    [
-        (
-            lambda c: c.execute("UPDATE audit_log SET data = '{\"n\":99}' WHERE seq = 3"),
-            3,
-            "entry 3: hash does not match its contents",
-        ),
-        (
-            lambda c: c.execute("UPDATE audit_log SET actor = 'mallory' WHERE seq = 2"),
-            2,
-            "entry 2: hash does not match its contents",
-        ),
-        (
-            lambda c: c.execute("UPDATE audit_log SET at = '2020-01-01T00:00:00.000000+00:00'"),
-            1,
-            "entry 1: hash does not match its contents",
-        ),
-        (
-            lambda c: (
-                c.execute("UPDATE audit_log SET data = '{\"n\":99}' WHERE seq = 3"),
-                _rehash(c, 3),
-            ),
-            4,
-            "entry 4: prev_hash does not match entry 3",
-        ),
-        (
-            lambda c: c.execute("DELETE FROM audit_log WHERE seq = 4"),
-            4,
-            "entry 4 is missing (gap after 3)",
-        ),
-        (
-            lambda c: c.execute("DELETE FROM audit_log WHERE seq = 1"),
-            1,
-            "entry 1 is missing (the trail starts at entry 2)",
-        ),
-        (
-            lambda c: c.execute(
-                "UPDATE audit_log SET prev_hash = (SELECT hash FROM audit_log WHERE seq = 3)"
-                " WHERE seq = 5"
-            ),
-            5,
-            "entry 5: prev_hash does not match entry 4",
-        ),
-        (
-            lambda c: c.execute("UPDATE audit_log SET data = 'not json' WHERE seq = 2"),
-            2,
-            "entry 2: contents cannot be read",
-        ),
-    ],
-    ids=["data", "actor", "time", "rehashed", "deleted", "first-deleted", "relinked", "garbled"],
-)
-def test_tampering_with_the_file_is_found_and_named(
-    trail: AuditTrail,
-    db: Path,
-    tamper: Callable[[sqlite3.Connection], object],
-    bad_seq: int,
-    reason: str,
-) -> None:
-    trail.append([note(n) for n in range(1, 7)])
-    with raw(db) as conn:
-        conn.execute("DROP TRIGGER audit_log_no_update")
-        conn.execute("DROP TRIGGER audit_log_no_delete")
-        tamper(conn)
-
-    report = trail.verify()
-
-    assert not report.ok
-    assert report.first_bad_seq == bad_seq
-    assert report.checked == bad_seq - 1
-    assert report.reason is not None
-    assert report.reason.startswith(reason)
 
 
 def test_the_database_refuses_update_and_delete(trail: AuditTrail, db: Path) -> None:
@@ -270,94 +65,6 @@ def test_dropped_guards_are_restored_when_the_file_is_opened(
     assert "audit_log_no_delete was missing; restored" in caplog.text
     with raw(db) as conn, pytest.raises(sqlite3.IntegrityError, match="DELETE refused"):
         conn.execute("DELETE FROM audit_log")
-
-
-def test_subscribers_get_new_entries_only_and_a_failing_one_breaks_nothing(
-    trail: AuditTrail, caplog: pytest.LogCaptureFixture
-) -> None:
-    trail.append([note(0)])  # before anyone subscribed
-    got: list[list[int]] = []
-
-    def broken(entries: list[AuditEntry]) -> None:
-        raise RuntimeError("subscriber bug")
-
-    trail.subscribe(broken)
-    stop = trail.subscribe(lambda entries: got.append([e.seq for e in entries]))
-
-    with caplog.at_level(logging.ERROR, logger="services.audit"):
-        stored = trail.append([note(1, key="a"), note(2)])
-    trail.append([note(1, key="a")])  # nothing new: nobody is called
-    stop()
-    stop()  # twice is harmless
-    trail.append([note(3)])
-
-    assert [e.seq for e in stored] == [2, 3]
-    assert got == [[2, 3]]
-    assert "subscriber" in caplog.text
-    assert "RuntimeError: subscriber bug" in caplog.text
-    assert trail.last_seq() == 4
-
-
-def test_a_subscriber_may_append_and_order_is_kept(trail: AuditTrail) -> None:
-    seen: list[int] = []
-
-    def react(entries: list[AuditEntry]) -> None:
-        if any(e.kind == "decision" for e in entries):
-            trail.append([AuditRecord("commander", "action", "inc-1", {"after": entries[-1].seq})])
-
-    trail.subscribe(react)
-    trail.subscribe(lambda entries: seen.extend(e.seq for e in entries))
-
-    trail.append([AuditRecord("commander", "decision", "inc-1", {"rule": "auto"})])
-
-    assert seen == [1, 2]
-    assert [e.kind for e in trail.after(0)] == ["decision", "action"]
-
-
-def test_after_and_for_incident_filter_and_page(trail: AuditTrail) -> None:
-    trail.append([note(1, "inc-1"), note(2, "inc-2"), note(3, None), note(4, "inc-1")])
-    trail.append([note(5, "inc-2"), note(6, "inc-1")])
-
-    assert [e.seq for e in trail.after(0, limit=2)] == [1, 2]
-    assert [e.seq for e in trail.after(2, limit=2)] == [3, 4]
-    assert [e.seq for e in trail.after(6)] == []
-    assert [e.seq for e in trail.after(1, incident_id="inc-1")] == [4, 6]
-    assert [e.seq for e in trail.after(0, limit=1, incident_id="inc-2")] == [2]
-    assert [e.seq for e in trail.for_incident("inc-1")] == [1, 4, 6]
-    assert trail.for_incident("inc-9") == []
-    with pytest.raises(ValueError, match="limit"):
-        trail.after(0, limit=0)
-
-
-@pytest.mark.parametrize(
-    ("data", "field"),
-    [
-        ({"when": T0}, "records[1].data['when']: datetime is not JSON-serialisable"),
-        ({"a": [1, {"b": {1, 2}}]}, "records[1].data['a'][1]['b']: set is not JSON-serialisable"),
-        ({"score": float("nan")}, "records[1].data['score']: nan is not JSON"),
-        ({"votes": {3: "yes"}}, "records[1].data['votes']: key 3 is not a string"),
-    ],
-)
-def test_data_that_is_not_json_is_refused_naming_the_field(
-    trail: AuditTrail, data: dict[str, Any], field: str
-) -> None:
-    with pytest.raises(TypeError) as raised:
-        trail.append([note(1), AuditRecord("commander", "note", "inc-1", data)])
-    assert str(raised.value).startswith(field)
-    assert trail.last_seq() == 0  # the batch is all or nothing
-
-
-def test_tuples_and_mappings_are_stored_as_json(trail: AuditTrail) -> None:
-    [entry] = trail.append([AuditRecord("commander", "note", None, {"pair": (1, "a")})])
-    assert entry.data == {"pair": [1, "a"]}
-    assert trail.after(0) == [entry]
-
-
-def test_a_naive_clock_is_refused_and_nothing_is_stored(db: Path) -> None:
-    with AuditTrail(db, clock=lambda: datetime(2026, 1, 1)) as trail:
-        with pytest.raises(ValueError, match="naive"):
-            trail.append([note(1)])
-        assert trail.last_seq() == 0
 
 
 def test_a_file_that_is_not_sqlite_is_refused(tmp_path: Path) -> None:
