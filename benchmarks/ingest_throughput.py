@@ -133,7 +133,7 @@ def serve(conn: Connection) -> None:
                         {
                             "alerts_in": live.commander.alerts_in,
                             "unrouted": live.unrouted,
-                            "incidents": len(live.commander.summaries),
+                            "incidents": len(live.commander.incidents),
                         }
                     )
                 elif command == "stop":

@@ -13,7 +13,7 @@
 
 Every thread is checkpointed; ``recover`` finds the open ones again after a restart. With a
 ``trail``, everything that happens is journaled to the audit trail (``orchestrator.journal``),
-and ``summaries`` holds each incident at a glance for the incident list.
+and ``store`` holds each incident at a glance for the incident list.
 """
 
 from __future__ import annotations
@@ -35,8 +35,8 @@ from orchestrator.correlation import Tracked, correlate
 from orchestrator.graph import IncidentGraph
 from orchestrator.intake import Signal
 from orchestrator.state import Alert, Entry, IncidentState
-from orchestrator.store import IncidentStore
-from orchestrator.summary import FINISHED, IncidentSummary, summarise, token
+from orchestrator.store import IncidentStore, MemoryIncidentStore
+from orchestrator.summary import FINISHED, summarise, token
 from services.audit import AuditRecord
 from services.aws import telemetry
 
@@ -61,18 +61,15 @@ class Commander:
         store: IncidentStore | None = None,
     ) -> None:
         self.graph = graph
-        self.store = store
-        """Where summaries are kept for other processes too (a cluster's gateways read them
-        there); None: ``summaries`` only."""
+        self.store: IncidentStore = store if store is not None else MemoryIncidentStore()
+        """Each incident at a glance, replaced whole whenever its thread moves (readers on other
+        threads see one summary or the next); a cluster's gateways read its shared store."""
         self.ctx = ctx
         self.trail = trail
         self.callbacks = list(callbacks)
         self.approval_ttl_steps = approval_ttl_steps
         """Steps an approval request stays open; None: until answered (scenario runs)."""
         self.incidents: dict[str, Tracked] = {}
-        self.summaries: dict[str, IncidentSummary] = {}
-        """Each incident at a glance, replaced whole whenever its thread moves (readers on
-        other threads see one consistent summary or the next)."""
         self._seen: set[str] = set()
         self._revisions: dict[str, str] = {}
         if ctx.changelog is not None:  # a restarted commander keeps the history it had
@@ -394,9 +391,7 @@ class Commander:
             acknowledged_by=incident.acknowledged_by, received=len(incident.fingerprints),
             approval_ttl_steps=ttl if ttl is not None else 10**9,
         )  # fmt: skip
-        if self.store is not None:
-            self.store.put(summary)
-        self.summaries[incident.id] = summary
+        self.store.put(summary)
 
     def _journal(self, records: list[AuditRecord]) -> None:
         if self.trail is not None and records:

@@ -4,7 +4,7 @@ other threads hand it alerts (``submit``, answered at once) or ask it things (``
 The commander is not thread-safe and does not need to be: every change to it happens on the
 worker's lock. ``submit`` only queues the signals and wakes the worker, so the gateway answers
 an alert delivery in microseconds while the graph runs behind it. Reading incident summaries
-takes no lock (``Commander.summaries`` is replaced one whole summary at a time); reading a
+takes no lock (the commander's store is safe to share between threads); reading a
 thread's full state reads its checkpoint, which the checkpointer guards itself.
 
 On embedded defaults the estate is a built-in scenario, simulated live against the emulator:
@@ -37,7 +37,6 @@ from orchestrator.intake import Signal
 from orchestrator.journal import Trail
 from orchestrator.ledger import ActionLedger, ChangeLedger
 from orchestrator.runner import catalogue_of
-from orchestrator.store import MemoryIncidentStore
 from services.aws.port import AwsPort
 from services.errors import ConfigurationError, OverloadedError
 from services.llm import Advisor
@@ -224,7 +223,6 @@ def open_live(
                     build_graph(saver), ctx, trail=trail, callbacks=callbacks,
                     # A person answers in wall time: the TTL is wall seconds at the live speed.
                     approval_ttl_steps=max(1, math.ceil(approval_ttl_s * speed / scenario.step)),
-                    store=MemoryIncidentStore(),
                 )  # fmt: skip
                 commander.recover()
                 live = LiveCommander(

@@ -90,16 +90,16 @@ def gateway(tmp_path_factory: pytest.TempPathFactory, aws: AwsPort) -> Iterator[
     ) as running:  # fmt: skip
         assert running.app.openapi() == SPEC
         for _ in range(40):
-            if running.gateway.live.commander.summaries:
+            if running.gateway.live.commander.incidents:
                 break
             running.gateway.live.advance(1)
-        assert running.gateway.live.commander.summaries, "no incident opened in 40 steps"
+        assert running.gateway.live.commander.incidents, "no incident opened in 40 steps"
         yield running
 
 
 @pytest.fixture(scope="module")
 def incident_id(gateway: Running) -> str:
-    return next(iter(gateway.gateway.live.commander.summaries))
+    return next(iter(gateway.gateway.live.commander.incidents))
 
 
 def _send_and_check(running: Running, case: schemathesis.Case) -> httpx.Response:
