@@ -39,15 +39,15 @@ from typing import Any
 
 import pybreaker
 
-from services.errors import StoreUnavailableError, UnauthenticatedError
+from services.errors import StoreUnavailableError
 from services.gateway.auth.keys import (
-    DUMMY_SALT,
-    KEY_RE,
     LAST_USED_RESOLUTION,
     PREFIX,
     ApiKeyInfo,
+    check_key,
     key_digest,
     parse_roles,
+    split_key,
     utcnow,
 )
 from services.gateway.auth.rbac import Principal, Role
@@ -134,10 +134,7 @@ class PgApiKeyStore:
     def verify(self, presented: str) -> Principal:
         """The principal a full key stands for; ``UnauthenticatedError`` if it is malformed,
         unknown, wrong or revoked. The reason names the key id at most, never the secret."""
-        match = KEY_RE.fullmatch(presented)
-        if match is None:
-            raise UnauthenticatedError("malformed API key (expected ic_<key id>_<secret>)")
-        key_id, secret = match["key_id"], match["secret"]
+        key_id, secret = split_key(presented)
         remembered = self._remembered(key_id, presented)
         if remembered is not None and self._breaker.current_state == pybreaker.STATE_OPEN:
             return remembered  # the database failed a moment ago: do not wait on it again
@@ -153,19 +150,11 @@ class PgApiKeyStore:
             )
             return remembered
         self._forget(key_id)
-        if row is None:
-            key_digest(DUMMY_SALT, secret)  # same work as a wrong secret
-            raise UnauthenticatedError("unknown or wrong API key")
-        name, roles, salt, digest, revoked_at, last_used_at = row
-        if not hmac.compare_digest(key_digest(bytes(salt), secret), bytes(digest)):
-            raise UnauthenticatedError("unknown or wrong API key")
-        if revoked_at is not None:
-            raise UnauthenticatedError(f"API key {key_id} has been revoked")
+        principal, last_used_at = check_key(key_id, secret, row)
         try:
             self._touch(key_id, last_used_at)
         except StoreUnavailableError as exc:  # last use is bookkeeping: the key is good
             log.warning("API key %s: last use not recorded: %s", key_id, exc)
-        principal = Principal(subject=name, roles=parse_roles(roles), via="api-key", key_id=key_id)
         self._remember(key_id, presented, principal)
         return principal
 
