@@ -46,6 +46,7 @@ from services.gateway.auth.keys import (
     ApiKeyInfo,
     check_key,
     key_digest,
+    new_key,
     parse_roles,
     split_key,
     utcnow,
@@ -110,15 +111,7 @@ class PgApiKeyStore:
 
         Raises ``ValueError`` for an empty name, no roles, or a name that is not a role.
         """
-        name = name.strip()
-        if not name:
-            raise ValueError("an API key needs a name")
-        role_set = frozenset(Role(role) for role in roles)
-        if not role_set:
-            raise ValueError("an API key needs at least one role")
-        salt = secrets.token_bytes(16)
-        secret = secrets.token_urlsafe(32)
-        role_text = ",".join(role.value for role in Role if role in role_set)
+        name, role_text, salt, secret = new_key(name, roles)
         with connection(self._pool, self.STORE) as conn:
             while True:
                 key_id = secrets.token_hex(8)

@@ -89,6 +89,20 @@ def parse_roles(text: str) -> frozenset[Role]:
     return frozenset(Role(name) for name in text.split(",") if name)
 
 
+def new_key(name: str, roles: Iterable[Role | str]) -> tuple[str, str, bytes, str]:
+    """``(name, roles, salt, secret)`` of a key to create: the name stripped, the roles as the
+    stored column, a fresh salt and secret. ``ValueError`` for an empty name, no roles, or a name
+    that is not a role."""
+    name = name.strip()
+    if not name:
+        raise ValueError("an API key needs a name")
+    role_set = frozenset(Role(role) for role in roles)
+    if not role_set:
+        raise ValueError("an API key needs at least one role")
+    role_text = ",".join(role.value for role in Role if role in role_set)
+    return name, role_text, secrets.token_bytes(16), secrets.token_urlsafe(32)
+
+
 def split_key(presented: str) -> tuple[str, str]:
     """``(key_id, secret)`` of a full key; ``UnauthenticatedError`` if it is malformed."""
     match = KEY_RE.fullmatch(presented)
@@ -166,15 +180,7 @@ class ApiKeyStore:
 
         Raises ``ValueError`` for an empty name, no roles, or a name that is not a role.
         """
-        name = name.strip()
-        if not name:
-            raise ValueError("an API key needs a name")
-        role_set = frozenset(Role(role) for role in roles)
-        if not role_set:
-            raise ValueError("an API key needs at least one role")
-        salt = secrets.token_bytes(16)
-        secret = secrets.token_urlsafe(32)
-        role_text = ",".join(role.value for role in Role if role in role_set)
+        name, role_text, salt, secret = new_key(name, roles)
         with self._lock, self._db:
             while True:
                 key_id = secrets.token_hex(8)
