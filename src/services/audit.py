@@ -71,6 +71,7 @@ import logging
 import math
 import sqlite3
 import threading
+from abc import ABC, abstractmethod
 from collections import deque
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -78,7 +79,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from types import TracebackType
-from typing import Any, Self
+from typing import Any, ClassVar, Self
 
 from services.errors import ConfigurationError
 
@@ -214,7 +215,11 @@ def _plain(value: Any, field: str) -> Any:
     raise TypeError(f"{field}: {type(value).__name__} is not JSON-serialisable")
 
 
-def prepare_record(index: int, record: AuditRecord) -> tuple[AuditRecord, str, dict[str, Any]]:
+Prepared = tuple[AuditRecord, str, dict[str, Any]]
+"""A record ready to store: itself, its data as canonical text, and as read back from it."""
+
+
+def prepare_record(index: int, record: AuditRecord) -> Prepared:
     """A record with its data as canonical text and as read back from that text."""
     field = f"records[{index}].data"
     if not isinstance(record.data, Mapping):
@@ -331,11 +336,93 @@ class Subscribers:
                 self._delivering = None
 
 
-class AuditTrail:
+class BaseTrail(ABC):
+    """What the two stores of the trail share (:class:`AuditTrail` here and
+    ``services.pg.audit.PgAuditTrail``): appending, verifying and subscribing, over the writes
+    and reads each makes in its own database. A subclass sets the attributes below."""
+
+    _clock: Callable[[], datetime]
+    _lock: threading.Lock  # held while storing, so that batches queue in sequence order
+    _subscribers: Subscribers
+    _UNREADABLE: ClassVar[tuple[type[Exception], ...]] = ()
+    """Errors reading a page that :meth:`verify` reports as the next entry's problem."""
+
+    @abstractmethod
+    def close(self) -> None: ...
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def append(self, records: Sequence[AuditRecord]) -> list[AuditEntry]:
+        """Store ``records`` in one transaction, all or none; return the entries stored (records
+        whose key was stored already are skipped), in order, after handing them to the hook, if
+        any, and every subscriber. ``TypeError`` naming the field when a record's data is not
+        JSON."""
+        prepared = [prepare_record(index, record) for index, record in enumerate(records)]
+        if not prepared:
+            return []
+        with self._lock:
+            stored = self._store(prepared)
+            if stored:
+                self._subscribers.queue(stored)  # under the lock: in seq order
+        if stored:
+            self._subscribers.deliver()
+        return stored
+
+    def verify(self) -> ChainReport:
+        """Walk the whole chain, recomputing every hash; stop at the first bad entry. Reads in
+        pages, holding nothing appends need between them."""
+        checked, prev_hash = 0, GENESIS_HASH
+        while True:
+            try:
+                rows = self._page(checked, _PAGE)
+            except self._UNREADABLE as exc:
+                reason = f"entry {checked + 1}: cannot be read ({exc})"
+                return ChainReport(False, checked, checked + 1, reason)
+            if not rows:
+                return ChainReport(True, checked, None, None)
+            for row in rows:
+                problem = row_problem(row, checked + 1, prev_hash)
+                if problem is not None:
+                    return ChainReport(False, checked, checked + 1, problem)
+                checked, prev_hash = row[0], row[7]
+
+    def subscribe(self, callback: Batch) -> Callable[[], None]:
+        """Call ``callback`` with every batch of new entries from now on; return the function
+        that stops it. A callback that raises is logged and keeps its subscription."""
+        return self._subscribers.subscribe(callback)
+
+    def _now(self) -> str:
+        now = self._clock()
+        if now.utcoffset() is None:
+            raise ValueError(f"the audit trail's clock returned a naive datetime: {now!r}")
+        return at_text(now)
+
+    @abstractmethod
+    def _store(self, prepared: list[Prepared]) -> list[AuditEntry]:
+        """Insert ``prepared`` after the head in one transaction; return the entries stored.
+        The caller holds ``_lock``."""
+
+    @abstractmethod
+    def _page(self, seq: int, limit: int) -> Sequence[_Row]:
+        """Up to ``limit`` rows after entry ``seq``, ascending, as stored."""
+
+
+class AuditTrail(BaseTrail):
     """The audit trail in one SQLite file; safe to share between threads.
 
     ``clock`` returns the current time, timezone-aware; tests pass their own.
     """
+
+    _UNREADABLE = (sqlite3.DatabaseError,)  # damage deep in the file: verify names the entry
 
     def __init__(self, path: Path | str, *, clock: Callable[[], datetime] = utcnow) -> None:
         self.path = Path(path)
@@ -365,40 +452,6 @@ class AuditTrail:
         with self._lock:
             self._db.close()
 
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
-
-    def append(self, records: Sequence[AuditRecord]) -> list[AuditEntry]:
-        """Store ``records`` in one transaction, all or none; return the entries stored (records
-        whose key was stored already are skipped), in order, after handing them to every
-        subscriber. ``TypeError`` naming the field when a record's data is not JSON."""
-        prepared = [prepare_record(index, record) for index, record in enumerate(records)]
-        if not prepared:
-            return []
-        stored: list[AuditEntry] = []
-        with self._lock:
-            with self._transaction():
-                at = self._now()
-                seq, prev_hash = self._head()
-                for record, text, data in prepared:
-                    entry = self._insert(seq + 1, at, record, text, data, prev_hash)
-                    if entry is not None:  # None: the key is stored already
-                        stored.append(entry)
-                        seq, prev_hash = entry.seq, entry.hash
-            if stored:
-                self._subscribers.queue(stored)  # under the connection lock: in seq order
-        if stored:
-            self._subscribers.deliver()
-        return stored
-
     def after(
         self, seq: int, *, limit: int = 1000, incident_id: str | None = None
     ) -> list[AuditEntry]:
@@ -420,32 +473,6 @@ class AuditTrail:
         """The sequence number of the latest entry; 0 when the trail is empty."""
         with self._lock:
             return self._head()[0]
-
-    def verify(self) -> ChainReport:
-        """Walk the whole chain, recomputing every hash; stop at the first bad entry."""
-        checked, prev_hash = 0, GENESIS_HASH
-        while True:
-            try:
-                with self._lock:
-                    rows = self._db.execute(
-                        f"SELECT {_COLUMNS} FROM audit_log WHERE seq > ? ORDER BY seq LIMIT ?",
-                        (checked, _PAGE),
-                    ).fetchall()
-            except sqlite3.DatabaseError as exc:
-                reason = f"entry {checked + 1}: cannot be read ({exc})"
-                return ChainReport(False, checked, checked + 1, reason)
-            if not rows:
-                return ChainReport(True, checked, None, None)
-            for row in rows:
-                problem = row_problem(row, checked + 1, prev_hash)
-                if problem is not None:
-                    return ChainReport(False, checked, checked + 1, problem)
-                checked, prev_hash = row[0], row[7]
-
-    def subscribe(self, callback: Batch) -> Callable[[], None]:
-        """Call ``callback`` with every batch of new entries from now on; return the function
-        that stops it. A callback that raises is logged and keeps its subscription."""
-        return self._subscribers.subscribe(callback)
 
     # -- internals -----------------------------------------------------------------------------
 
@@ -507,11 +534,17 @@ class AuditTrail:
             raise
         self._db.execute("COMMIT")
 
-    def _now(self) -> str:
-        now = self._clock()
-        if now.utcoffset() is None:
-            raise ValueError(f"the audit trail's clock returned a naive datetime: {now!r}")
-        return at_text(now)
+    def _store(self, prepared: list[Prepared]) -> list[AuditEntry]:
+        stored: list[AuditEntry] = []
+        with self._transaction():
+            at = self._now()
+            seq, prev_hash = self._head()
+            for record, text, data in prepared:
+                entry = self._insert(seq + 1, at, record, text, data, prev_hash)
+                if entry is not None:  # None: the key is stored already
+                    stored.append(entry)
+                    seq, prev_hash = entry.seq, entry.hash
+        return stored
 
     def _head(self) -> tuple[int, str]:
         """``(seq, hash)`` of the latest entry; the caller holds the lock."""
@@ -536,6 +569,12 @@ class AuditTrail:
         return AuditEntry(
             seq, datetime.fromisoformat(at), actor, kind, incident_id, data, prev, digest
         )
+
+    def _page(self, seq: int, limit: int) -> list[_Row]:
+        with self._lock:
+            return self._db.execute(
+                f"SELECT {_COLUMNS} FROM audit_log WHERE seq > ? ORDER BY seq LIMIT ?", (seq, limit)
+            ).fetchall()
 
     def _select(self, clause: str, params: Sequence[Any]) -> list[AuditEntry]:
         with self._lock:

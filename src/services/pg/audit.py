@@ -1,11 +1,12 @@
 """The audit trail in PostgreSQL: one hash chain that several processes append to.
 
 Same public API and guarantees as :class:`services.audit.AuditTrail`; read its module docstring
-for the chain, what ``verify`` proves and what it cannot. Entries are hashed with the same
+for the chain, what ``verify`` proves and what it cannot. Both are a
+:class:`~services.audit.BaseTrail`: ``append``, ``verify`` and ``subscribe`` are the same code,
+over the reads and writes each store makes. Entries are hashed with the same
 :func:`~services.audit.entry_hash` over the same stored text (``at`` as ISO text with
 microseconds, ``data`` as canonical JSON text, not ``jsonb``, which would reorder keys and
-respell numbers), so an entry has the same hash in either store and ``verify`` checks both with
-the same :func:`~services.audit.row_problem`.
+respell numbers), so an entry has the same hash in either store.
 
 One chain, many writers
 -----------------------
@@ -40,23 +41,19 @@ import logging
 import threading
 from collections.abc import Callable, Sequence
 from datetime import datetime
-from types import TracebackType
-from typing import Any, LiteralString, Self
+from typing import Any, LiteralString
 
 from psycopg import sql
 
 from services.audit import (
     GENESIS_HASH,
     AuditEntry,
-    AuditRecord,
+    BaseTrail,
     Batch,
-    ChainReport,
+    Prepared,
     Subscribers,
-    at_text,
     entry_from_row,
     entry_hash,
-    prepare_record,
-    row_problem,
     utcnow,
 )
 from services.pg.pool import Connection, Pool, connection, schema_change
@@ -64,7 +61,6 @@ from services.pg.pool import Connection, Pool, connection, schema_change
 logger = logging.getLogger(__name__)
 
 
-_PAGE = 1000
 _LOCK_CLASS = 0x49434154  # "ICAT": the advisory lock space of audit trails
 _COLUMNS = "seq, at, actor, kind, incident_id, data, prev_hash, hash"
 _TABLES: tuple[LiteralString, ...] = (
@@ -84,10 +80,9 @@ _GUARDS: dict[str, LiteralString] = {
     "ic_audit_log_no_truncate": "CREATE TRIGGER ic_audit_log_no_truncate BEFORE TRUNCATE"
     " ON ic_audit_log FOR EACH STATEMENT EXECUTE FUNCTION ic_audit_log_refuse()",
 }
-_Prepared = tuple[AuditRecord, str, dict[str, Any]]
 
 
-class PgAuditTrail:
+class PgAuditTrail(BaseTrail):
     """The audit trail in the ``ic_audit_log`` table of ``pool``'s schema; safe to share
     between threads, and between processes through the database.
 
@@ -114,32 +109,6 @@ class PgAuditTrail:
         """Stop calling subscribers and the hook. The pool is its owner's to close."""
         self._subscribers.clear()
 
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
-
-    def append(self, records: Sequence[AuditRecord]) -> list[AuditEntry]:
-        """Store ``records`` in one transaction, all or none; return the entries stored (records
-        whose key was stored already are skipped), in order, after handing them to the hook and
-        every subscriber. ``TypeError`` naming the field when a record's data is not JSON."""
-        prepared = [prepare_record(index, record) for index, record in enumerate(records)]
-        if not prepared:
-            return []
-        with self._lock:
-            stored = self._store(prepared)
-            if stored:
-                self._subscribers.queue(stored)  # under the append lock: in seq order
-        if stored:
-            self._subscribers.deliver()
-        return stored
-
     def after(
         self, seq: int, *, limit: int = 1000, incident_id: str | None = None
     ) -> list[AuditEntry]:
@@ -161,29 +130,6 @@ class PgAuditTrail:
         """The sequence number of the latest entry; 0 when the trail is empty."""
         with connection(self._pool, self.STORE) as conn:
             return _head(conn)[0]
-
-    def verify(self) -> ChainReport:
-        """Walk the whole chain, recomputing every hash; stop at the first bad entry. Reads in
-        pages, one connection borrowed per page, so a long walk holds nothing appends need."""
-        checked, prev_hash = 0, GENESIS_HASH
-        while True:
-            with connection(self._pool, self.STORE) as conn:
-                rows = conn.execute(
-                    f"SELECT {_COLUMNS} FROM ic_audit_log WHERE seq > %s ORDER BY seq LIMIT %s",
-                    (checked, _PAGE),
-                ).fetchall()
-            if not rows:
-                return ChainReport(True, checked, None, None)
-            for row in rows:
-                problem = row_problem(row, checked + 1, prev_hash)
-                if problem is not None:
-                    return ChainReport(False, checked, checked + 1, problem)
-                checked, prev_hash = row[0], row[7]
-
-    def subscribe(self, callback: Batch) -> Callable[[], None]:
-        """Call ``callback`` with every batch of new entries from now on; return the function
-        that stops it. A callback that raises is logged and keeps its subscription."""
-        return self._subscribers.subscribe(callback)
 
     # -- internals -----------------------------------------------------------------------------
 
@@ -217,8 +163,8 @@ class PgAuditTrail:
         assert row is not None  # a SELECT of one value
         return int(row[0]) - 2**31  # an oid is unsigned 32-bit; the lock takes a signed one
 
-    def _store(self, prepared: list[_Prepared]) -> list[AuditEntry]:
-        """Insert after the head under the trail's lock; the caller holds ``self._lock``."""
+    def _store(self, prepared: list[Prepared]) -> list[AuditEntry]:
+        """Insert after the head under the trail's advisory lock (between processes)."""
         stored: list[AuditEntry] = []
         with connection(self._pool, self.STORE) as conn:
             conn.execute(
@@ -260,11 +206,13 @@ class PgAuditTrail:
                     )
         return stored
 
-    def _now(self) -> str:
-        now = self._clock()
-        if now.utcoffset() is None:
-            raise ValueError(f"the audit trail's clock returned a naive datetime: {now!r}")
-        return at_text(now)
+    def _page(self, seq: int, limit: int) -> list[tuple[Any, ...]]:
+        """One connection borrowed per page, so a long ``verify`` holds nothing appends need."""
+        with connection(self._pool, self.STORE) as conn:
+            return conn.execute(
+                f"SELECT {_COLUMNS} FROM ic_audit_log WHERE seq > %s ORDER BY seq LIMIT %s",
+                (seq, limit),
+            ).fetchall()
 
     def _select(self, clause: LiteralString, params: Sequence[Any]) -> list[AuditEntry]:
         with connection(self._pool, self.STORE) as conn:

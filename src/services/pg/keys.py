@@ -39,15 +39,16 @@ from typing import Any
 
 import pybreaker
 
-from services.errors import StoreUnavailableError, UnauthenticatedError
+from services.errors import StoreUnavailableError
 from services.gateway.auth.keys import (
-    DUMMY_SALT,
-    KEY_RE,
     LAST_USED_RESOLUTION,
     PREFIX,
     ApiKeyInfo,
+    check_key,
     key_digest,
+    new_key,
     parse_roles,
+    split_key,
     utcnow,
 )
 from services.gateway.auth.rbac import Principal, Role
@@ -110,15 +111,7 @@ class PgApiKeyStore:
 
         Raises ``ValueError`` for an empty name, no roles, or a name that is not a role.
         """
-        name = name.strip()
-        if not name:
-            raise ValueError("an API key needs a name")
-        role_set = frozenset(Role(role) for role in roles)
-        if not role_set:
-            raise ValueError("an API key needs at least one role")
-        salt = secrets.token_bytes(16)
-        secret = secrets.token_urlsafe(32)
-        role_text = ",".join(role.value for role in Role if role in role_set)
+        name, role_text, salt, secret = new_key(name, roles)
         with connection(self._pool, self.STORE) as conn:
             while True:
                 key_id = secrets.token_hex(8)
@@ -134,10 +127,7 @@ class PgApiKeyStore:
     def verify(self, presented: str) -> Principal:
         """The principal a full key stands for; ``UnauthenticatedError`` if it is malformed,
         unknown, wrong or revoked. The reason names the key id at most, never the secret."""
-        match = KEY_RE.fullmatch(presented)
-        if match is None:
-            raise UnauthenticatedError("malformed API key (expected ic_<key id>_<secret>)")
-        key_id, secret = match["key_id"], match["secret"]
+        key_id, secret = split_key(presented)
         remembered = self._remembered(key_id, presented)
         if remembered is not None and self._breaker.current_state == pybreaker.STATE_OPEN:
             return remembered  # the database failed a moment ago: do not wait on it again
@@ -153,19 +143,11 @@ class PgApiKeyStore:
             )
             return remembered
         self._forget(key_id)
-        if row is None:
-            key_digest(DUMMY_SALT, secret)  # same work as a wrong secret
-            raise UnauthenticatedError("unknown or wrong API key")
-        name, roles, salt, digest, revoked_at, last_used_at = row
-        if not hmac.compare_digest(key_digest(bytes(salt), secret), bytes(digest)):
-            raise UnauthenticatedError("unknown or wrong API key")
-        if revoked_at is not None:
-            raise UnauthenticatedError(f"API key {key_id} has been revoked")
+        principal, last_used_at = check_key(key_id, secret, row)
         try:
             self._touch(key_id, last_used_at)
         except StoreUnavailableError as exc:  # last use is bookkeeping: the key is good
             log.warning("API key %s: last use not recorded: %s", key_id, exc)
-        principal = Principal(subject=name, roles=parse_roles(roles), via="api-key", key_id=key_id)
         self._remember(key_id, presented, principal)
         return principal
 

@@ -27,12 +27,12 @@ import re
 import secrets
 import sqlite3
 import threading
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from types import TracebackType
-from typing import Protocol
+from typing import Any, Protocol
 
 from services.errors import UnauthenticatedError
 from services.gateway.auth.rbac import Principal, Role
@@ -89,6 +89,44 @@ def parse_roles(text: str) -> frozenset[Role]:
     return frozenset(Role(name) for name in text.split(",") if name)
 
 
+def new_key(name: str, roles: Iterable[Role | str]) -> tuple[str, str, bytes, str]:
+    """``(name, roles, salt, secret)`` of a key to create: the name stripped, the roles as the
+    stored column, a fresh salt and secret. ``ValueError`` for an empty name, no roles, or a name
+    that is not a role."""
+    name = name.strip()
+    if not name:
+        raise ValueError("an API key needs a name")
+    role_set = frozenset(Role(role) for role in roles)
+    if not role_set:
+        raise ValueError("an API key needs at least one role")
+    role_text = ",".join(role.value for role in Role if role in role_set)
+    return name, role_text, secrets.token_bytes(16), secrets.token_urlsafe(32)
+
+
+def split_key(presented: str) -> tuple[str, str]:
+    """``(key_id, secret)`` of a full key; ``UnauthenticatedError`` if it is malformed."""
+    match = KEY_RE.fullmatch(presented)
+    if match is None:
+        raise UnauthenticatedError("malformed API key (expected ic_<key id>_<secret>)")
+    return match["key_id"], match["secret"]
+
+
+def check_key(key_id: str, secret: str, row: Sequence[Any] | None) -> tuple[Principal, Any]:
+    """The principal key ``key_id`` stands for, given ``secret`` and the key's row (``name,
+    roles, salt, digest, revoked_at, last_used_at``; ``None``: no such key), with the row's
+    ``last_used_at``. ``UnauthenticatedError`` if the key is unknown, wrong or revoked."""
+    if row is None:
+        key_digest(DUMMY_SALT, secret)  # same work as a wrong secret
+        raise UnauthenticatedError("unknown or wrong API key")
+    name, roles, salt, digest, revoked_at, last_used_at = row
+    if not hmac.compare_digest(key_digest(bytes(salt), secret), bytes(digest)):
+        raise UnauthenticatedError("unknown or wrong API key")
+    if revoked_at is not None:
+        raise UnauthenticatedError(f"API key {key_id} has been revoked")
+    principal = Principal(subject=name, roles=parse_roles(roles), via="api-key", key_id=key_id)
+    return principal, last_used_at
+
+
 def _ts(value: str | None) -> datetime | None:
     return None if value is None else datetime.fromisoformat(value)
 
@@ -142,15 +180,7 @@ class ApiKeyStore:
 
         Raises ``ValueError`` for an empty name, no roles, or a name that is not a role.
         """
-        name = name.strip()
-        if not name:
-            raise ValueError("an API key needs a name")
-        role_set = frozenset(Role(role) for role in roles)
-        if not role_set:
-            raise ValueError("an API key needs at least one role")
-        salt = secrets.token_bytes(16)
-        secret = secrets.token_urlsafe(32)
-        role_text = ",".join(role.value for role in Role if role in role_set)
+        name, role_text, salt, secret = new_key(name, roles)
         with self._lock, self._db:
             while True:
                 key_id = secrets.token_hex(8)
@@ -168,26 +198,16 @@ class ApiKeyStore:
     def verify(self, presented: str) -> Principal:
         """The principal a full key stands for; ``UnauthenticatedError`` if it is malformed,
         unknown, wrong or revoked. The reason names the key id at most, never the secret."""
-        match = KEY_RE.fullmatch(presented)
-        if match is None:
-            raise UnauthenticatedError("malformed API key (expected ic_<key id>_<secret>)")
-        key_id, secret = match["key_id"], match["secret"]
+        key_id, secret = split_key(presented)
         with self._lock:
             row = self._db.execute(
                 "SELECT name, roles, salt, digest, revoked_at, last_used_at"
                 " FROM api_keys WHERE key_id = ?",
                 (key_id,),
             ).fetchone()
-        if row is None:
-            key_digest(DUMMY_SALT, secret)  # same work as a wrong secret
-            raise UnauthenticatedError("unknown or wrong API key")
-        name, roles, salt, digest, revoked_at, last_used_at = row
-        if not hmac.compare_digest(key_digest(salt, secret), digest):
-            raise UnauthenticatedError("unknown or wrong API key")
-        if revoked_at is not None:
-            raise UnauthenticatedError(f"API key {key_id} has been revoked")
+        principal, last_used_at = check_key(key_id, secret, row)
         self._touch(key_id, _ts(last_used_at))
-        return Principal(subject=name, roles=parse_roles(roles), via="api-key", key_id=key_id)
+        return principal
 
     def list(self) -> builtins.list[ApiKeyInfo]:
         """Every key, active or revoked, oldest first; no secrets, no hashes."""
