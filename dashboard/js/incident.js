@@ -26,7 +26,12 @@ function header(d) {
       h("dt", {}, "Opened"), h("dd", {}, when(d.opened_at)),
       h("dt", {}, "MTTD / MTTR"), h("dd", {}, `${duration(d.time_to_detect_s)} / ${duration(d.time_to_resolve_s)}`),
       h("dt", {}, "Acknowledged by"), h("dd", {}, d.acknowledged_by ?? "nobody yet"),
-      h("dt", {}, "Round"), h("dd", {}, d.round ?? "—")));
+      h("dt", {}, "Round"), h("dd", {}, d.round ?? "—"),
+      d.duplicate_of && [
+        h("dt", {}, "Closed into"),
+        h("dd", { id: "duplicate-of" },
+          h("a", { href: `#/incidents/${encodeURIComponent(d.duplicate_of)}` }, d.duplicate_of),
+          " (same root cause)")]));
 }
 
 function approval(d, onAnswer, me) {

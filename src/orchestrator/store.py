@@ -189,6 +189,7 @@ def summary_to_json(summary: IncidentSummary) -> dict[str, Any]:
         "pending_approval": _tagged(summary.pending_approval),
         "time_to_detect_s": summary.time_to_detect_s,
         "time_to_resolve_s": summary.time_to_resolve_s,
+        "duplicate_of": summary.duplicate_of,
     }
 
 
@@ -207,6 +208,7 @@ def summary_from_json(value: dict[str, Any]) -> IncidentSummary:
         pending_approval=pending,
         time_to_detect_s=value["time_to_detect_s"],
         time_to_resolve_s=value["time_to_resolve_s"],
+        duplicate_of=value.get("duplicate_of"),  # absent from summaries stored before it was
     )
 
 

@@ -35,6 +35,8 @@ class IncidentSummary:
     """The action waiting for a person: candidate, hash, rule, asked_at, expires_at."""
     time_to_detect_s: float | None
     time_to_resolve_s: float | None
+    duplicate_of: str | None = None
+    """The incident it closed into, which works the same root cause (``status`` closed)."""
 
     @property
     def finished(self) -> bool:
@@ -94,4 +96,5 @@ def summarise(
         pending_approval=pending,
         time_to_detect_s=None if ttd is None else float(ttd),
         time_to_resolve_s=ttr,
+        duplicate_of=values.get("duplicate_of"),
     )

@@ -276,3 +276,39 @@ def test_the_event_parser_survives_chunks_split_anywhere(
         {"type": "message", "data": "x", "id": "8"},
     ]
     tab.assert_no_errors()
+
+
+def test_an_incident_closed_into_another_links_to_the_one_working_its_cause(
+    tmp_path: Path, aws: AwsPort, browser: Browser
+) -> None:
+    """While checkout's bad deploy is being worked, an alert about orders-db opens a second
+    incident that finds the same cause and closes into the first: its page says so and links
+    there."""
+    with (
+        running_gateway(tmp_path, aws, demo_scenario="checkout-bad-deploy") as running,
+        served(running.app) as base,
+    ):
+        first = _advance_until(
+            running,
+            lambda items: next((i for i in items if i["status"] == "mitigating"), None),
+        )
+        alert = {
+            "title": "orders-db latency above SLO", "service": "orders-db",
+            "severity": "high", "status": "firing", "fingerprint": "orders-db-latency",
+        }  # fmt: skip
+        sent = running.client.post("/v1/alerts/generic", json=alert, headers=running.auth("ingest"))
+        assert sent.status_code == 202
+        closed = _advance_until(
+            running, lambda items: next((i for i in items if i["duplicate_of"]), None), limit=3
+        )
+        assert (closed["status"], closed["duplicate_of"]) == ("closed", first["id"])
+
+        tab = _open(browser, f"{base}/ui/#/incidents/{closed['id']}")
+        tab.sign_in(running.keys["viewer"])
+        page = tab.page
+        expect(page.locator("#incident-status")).to_contain_text("closed")
+        expect(page.locator("#duplicate-of")).to_contain_text(f"{first['id']} (same root cause)")
+        page.locator("#duplicate-of a").click()
+        expect(page.get_by_role("heading", name=first["title"])).to_be_visible()
+        expect(page.locator("#duplicate-of")).to_have_count(0)
+        tab.assert_no_errors()

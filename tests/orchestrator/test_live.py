@@ -103,6 +103,9 @@ def test_a_second_incident_finding_a_cause_already_worked_closes_into_the_first(
         assert closed["timeline"][-1]["text"] == f"closed: duplicate of {first}"
         assert not closed["actions"]  # it never acted
         assert "orders-db" in commander.incidents[first].services
+        listed = commander.store.get(closed["incident_id"])
+        assert listed is not None
+        assert (listed.status, listed.duplicate_of) == ("closed", first)
 
         for _ in range(10):
             live.advance(1)

@@ -76,6 +76,10 @@ class IncidentOut(_Out):
     pending_approval: PendingApproval | None
     time_to_detect_s: float | None
     time_to_resolve_s: float | None
+    duplicate_of: str | None = Field(
+        description="The incident this one closed into: it works the same root cause.",
+        examples=[None],
+    )
 
 
 class IncidentPage(_Out):

@@ -61,6 +61,7 @@ def _summary_fields(summary: IncidentSummary) -> dict[str, Any]:
         "pending_approval": summary.pending_approval,
         "time_to_detect_s": summary.time_to_detect_s,
         "time_to_resolve_s": summary.time_to_resolve_s,
+        "duplicate_of": summary.duplicate_of,
     }
 
 

@@ -121,6 +121,18 @@ def test_a_summary_comes_back_equal_with_its_times_and_approval(store: IncidentS
     assert summary_from_json(json.loads(json.dumps(summary_to_json(waiting)))) == waiting
 
 
+def test_a_duplicate_keeps_the_incident_it_closed_into_and_older_rows_read_without_it(
+    store: IncidentStore,
+) -> None:
+    store.put(summary(3, status="closed", duplicate_of="inc-0001"))
+    got = store.get("inc-0003")
+    assert got is not None
+    assert got.duplicate_of == "inc-0001"
+    stored_before = summary_to_json(summary(4))
+    del stored_before["duplicate_of"]  # a row written before the field existed
+    assert summary_from_json(stored_before).duplicate_of is None
+
+
 def test_put_replaces_the_summary_with_that_id(store: IncidentStore) -> None:
     store.put(summary(1, status="open", severity=None))
     store.put(summary(2))
