@@ -115,17 +115,18 @@ class RemoteBackend:
             return evidence.series(ctx, services)
 
     def health(self) -> Health:
-        """Running: a worker holds the estate's lease (some worker commands it)."""
+        """Running: a worker holds the estate's lease (some worker commands it) and has
+        finished a turn within ``IC_WORKER_STALL_S`` (it is not stuck in one)."""
         length, _taken = self.parts.stream.backlog()
         try:
             step = max(0, self._estate().commanded_step)
         except OverloadedError as exc:
             return Health(False, 0, False, length, str(exc))
         holder = locks.holder(self.parts.redis, self.parts.estate)
-        return Health(
-            running=holder is not None,
-            step=step,
-            estate_done=False,
-            queued=length,
-            last_error=None if holder else "no worker commands the estate",
-        )
+        problem = None
+        if holder is None:
+            problem = "no worker commands the estate"
+        elif not locks.progressing(self.parts.redis, self.parts.estate):
+            stall = self.parts.settings.worker_stall_s
+            problem = f"worker {holder} commands the estate but has finished no turn in {stall:g} s"
+        return Health(problem is None, step, False, length, problem)

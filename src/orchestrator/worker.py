@@ -39,7 +39,7 @@ from orchestrator.graph import build_graph
 from orchestrator.intake import Signal
 from orchestrator.summary import IncidentSummary
 from services.aws.port import AwsPort
-from services.cluster import doorbell
+from services.cluster import doorbell, locks
 from services.cluster.locks import Lease, ResourceLocks
 from services.cluster.parts import ClusterParts
 from services.cluster.stream import Kind, Message
@@ -156,6 +156,7 @@ class Worker:
         )  # fmt: skip
         if self.worker_metrics is not None:
             self.worker_metrics.leader.set(1)
+        self._progressed()
         return True
 
     def _build(self, record: EstateRecord) -> _Command:
@@ -224,7 +225,14 @@ class Worker:
             if not self._handle_safely(message):
                 self._backlog = []  # rebuilt commanders adopt everything left pending
                 return False
+            self._progressed()
+        self._progressed()  # an idle turn too: the commander is not stuck, just has no work
         return True
+
+    def _progressed(self) -> None:
+        locks.progressed(
+            self.parts.redis, self.parts.estate, within_s=self.parts.settings.worker_stall_s
+        )
 
     def _handle_safely(self, message: Message) -> bool:
         command = self._command

@@ -110,6 +110,12 @@ class Settings(BaseSettings):
     lease_ttl_s: float = Field(
         default=10.0, ge=1, le=300, description="a dead worker's estate is taken over after this"
     )
+    worker_stall_s: float = Field(
+        default=120.0,
+        ge=1,
+        le=3600,
+        description="readiness fails when the commanding worker has finished no turn for this long",
+    )
     worker_metrics_host: str = Field(
         default="127.0.0.1", description="where `worker` serves its Prometheus metrics"
     )

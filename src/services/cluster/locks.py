@@ -9,6 +9,9 @@ frees itself).
 - ``ResourceLocks``: one action at a time on a resource (a service's capacity, its task
   definition), whichever incident or worker asks. Taken around each AWS call that changes
   something.
+- ``progressed`` / ``progressing``: the lease says a worker is alive (its heartbeat thread
+  renews it), not that it is getting anywhere. The commander marks each finished turn, so a
+  holder stuck in one (a call that never returns) shows as not ready.
 """
 
 from __future__ import annotations
@@ -158,3 +161,22 @@ class ResourceLocks:
                 log.warning("the lock on %s expired while held (the action outlived it)", resource)
             except redis.RedisError as exc:
                 log.warning("releasing the lock on %s: %s (it expires by itself)", resource, exc)
+
+
+def progressed(client: redis.Redis, name: str, *, within_s: float) -> None:
+    """Mark that the commander of estate ``name`` has just finished a turn; the mark lapses
+    after ``within_s`` unless it is renewed."""
+    key = f"ic:progress:{name}"
+    try:
+        client.set(key, b"1", px=max(1, round(within_s * 1000)))
+    except redis.RedisError as exc:
+        raise unavailable(f"marking progress on {key}", exc) from exc
+
+
+def progressing(client: redis.Redis, name: str) -> bool:
+    """Whether the commander of estate ``name`` has finished a turn within its window."""
+    key = f"ic:progress:{name}"
+    try:
+        return bool(client.exists(key))
+    except redis.RedisError as exc:
+        raise unavailable(f"reading {key}", exc) from exc

@@ -17,7 +17,7 @@ import redis
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
-from services.cluster.locks import Lease, ResourceLocks
+from services.cluster.locks import Lease, ResourceLocks, progressed, progressing
 from services.cluster.parts import redis_client
 from services.errors import ResourceBusyError
 
@@ -260,3 +260,15 @@ def test_a_lease_taken_again_soon_after_release_keeps_its_heartbeat(
     assert lease.held
     assert lease.holder_now() == "w1"
     lease.release()
+
+
+# -- progress ---------------------------------------------------------------------------------
+
+
+def test_a_progress_mark_is_seen_until_its_window_lapses(client: redis.Redis, name: str) -> None:
+    assert not progressing(client, name)  # never marked
+    progressed(client, name, within_s=0.5)
+    assert progressing(client, name)
+    wait_until(lambda: not progressing(client, name), within=3)
+    progressed(client, name, within_s=0.5)  # a new turn renews it
+    assert progressing(client, name)
