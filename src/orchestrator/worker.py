@@ -122,6 +122,8 @@ class Worker:
         self.failures: dict[str, int] = {}
         self._command: _Command | None = None
         self._backlog: list[Message] = []
+        self._marked_at = -math.inf
+        """When this worker last marked its progress in Redis (``time.monotonic``)."""
 
     def run(self, stop: threading.Event) -> None:
         """Command or stand by until ``stop``; then hand the lease back."""
@@ -156,6 +158,7 @@ class Worker:
         )  # fmt: skip
         if self.worker_metrics is not None:
             self.worker_metrics.leader.set(1)
+        self._marked_at = -math.inf
         self._progressed()
         return True
 
@@ -230,9 +233,12 @@ class Worker:
         return True
 
     def _progressed(self) -> None:
-        locks.progressed(
-            self.parts.redis, self.parts.estate, within_s=self.parts.settings.worker_stall_s
-        )
+        """Mark progress, at most a few times per stall window (not one Redis call a message)."""
+        stall = self.parts.settings.worker_stall_s
+        now = time.monotonic()
+        if now - self._marked_at >= min(1.0, stall / 4):
+            locks.progressed(self.parts.redis, self.parts.estate, within_s=stall)
+            self._marked_at = now
 
     def _handle_safely(self, message: Message) -> bool:
         command = self._command
