@@ -13,10 +13,12 @@ from agents.security import Policy
 from orchestrator.consensus import ConsensusPolicy
 from orchestrator.ledger import ActionClaims, ChangeHistory
 from services.aws.port import AwsPort
-from services.aws.resources import Estate
+from services.aws.resources import Estate, ServiceProfile
 from services.llm import Advisor
 from services.metrics import CommanderMetrics
 from services.settings import Settings, freeze_window
+
+__all__ = ["ActionLocks", "Clock", "CommanderPolicy", "RunContext", "ServiceProfile"]
 
 
 @dataclass(slots=True)
@@ -33,20 +35,6 @@ class Clock:
 
     def at(self, step: int) -> datetime:
         return self.start + timedelta(seconds=step * self.step_s)
-
-
-@dataclass(frozen=True, slots=True)
-class ServiceProfile:
-    """What the estate's catalogue says of a service (tier, protection, price, capacity)."""
-
-    name: str
-    kind: str
-    tier: str
-    protected: bool
-    baseline_capacity: int
-    max_capacity: int
-    unit_cost_per_hour: float
-    downtime_cost_per_min: float
 
 
 @dataclass(frozen=True, slots=True)

@@ -2,9 +2,9 @@
 emits (CloudWatch alarm state changes, GuardDuty findings, CloudTrail API calls) and the
 ``Signal``s the gateway hands over from alert sources (Alertmanager, Grafana, PagerDuty, ...).
 
-Pure: the estate says which service a resource belongs to, the step says when. An event about
-nothing in the estate is ``None``; a signal whose service cannot be found is ``None`` too, and
-the caller counts it as unrouted.
+Pure: the estate says which service an alert is about (its routes, names and resources: see
+``services.estate.routing``), the step says when. An event about nothing in the estate is
+``None``; a signal that routes nowhere is ``None`` too, and the caller takes it as unrouted.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from typing import Any
 
 from orchestrator.state import Alert
 from services.aws.resources import Estate, ServiceResources
+from services.estate.routing import AlertFacts, Routed, route
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,10 +57,9 @@ def from_event(estate: Estate, event: dict[str, Any], step: int) -> Alert | None
 
 
 def from_signal(estate: Estate, signal: Signal, step: int) -> Alert | None:
-    """The alert a firing signal raises, on the service it names or whose resource it names."""
-    service = signal.service if signal.service in estate.services else None
-    if service is None and signal.resource:
-        service = owner_of(estate, signal.resource)
+    """The alert a firing signal raises, on the service the estate routes it to (see
+    ``services.estate.routing``); None when it routes nowhere."""
+    service = routing_of(estate, signal).service
     if service is None:
         return None
     return Alert(
@@ -73,21 +73,26 @@ def from_signal(estate: Estate, signal: Signal, step: int) -> Alert | None:
     )
 
 
-def owner_of(estate: Estate, resource: str) -> str | None:
-    """The service owning ``resource``: an alarm name, an id or name of one of its resources
-    (a DB instance, a function, an ASG, an ECS service, a security group, an IAM user, a
-    host), or an ARN ending in one of those."""
-    tail = resource.rsplit(":", 1)[-1].rsplit("/", 1)[-1]
-    for name, res in estate.services.items():
-        names = {
-            *res.alarms.values(), res.db_instance_id, res.function_name, res.asg_name,
-            res.ecs_service, res.security_group_id, res.iam_user, res.host_instance_id,
-            res.access_key_id,
-        }  # fmt: skip
-        names.discard(None)
-        if resource in names or tail in names:
-            return name
-    return None
+def routing_of(estate: Estate, signal: Signal) -> Routed:
+    """Where ``signal`` goes, and why (the reason a person reads when it goes nowhere)."""
+    labels = _strings(signal.details.get("labels"))
+    return route(
+        estate,
+        AlertFacts(
+            service=signal.service,
+            resource=signal.resource,
+            labels=labels,
+            annotations=_strings(signal.details.get("annotations")),
+            # The cloudwatch source keeps an alarm's metric dimensions among its labels.
+            dimensions=labels if signal.source == "cloudwatch" else {},
+        ),
+    )
+
+
+def _strings(value: object) -> dict[str, str]:
+    if not isinstance(value, dict):
+        return {}
+    return {str(k): str(v) for k, v in value.items() if isinstance(v, str | int | float)}
 
 
 def service_by(estate: Estate, match: Callable[[ServiceResources], bool]) -> str | None:

@@ -4,6 +4,7 @@ Every error the commander raises on purpose is a ``CommanderError``::
 
     CommanderError
     ├── ConfigurationError          settings that cannot work together
+    │   └── EstateFileError         an estate file that cannot be used (carries every issue)
     ├── ScenarioError               a scenario file that cannot be used
     │   ├── ScenarioNotFoundError   no such file or built-in scenario
     │   └── ScenarioValidationError the file breaks format v1 (carries every issue found)
@@ -71,6 +72,18 @@ class ScenarioValidationError(ScenarioError):
         lines = "\n".join(f"  {source}: {issue.field}: {issue.message}" for issue in issues)
         noun = "problem" if len(issues) == 1 else "problems"
         super().__init__(f"{source}: {len(issues)} {noun} in scenario file\n{lines}")
+
+
+class EstateFileError(ConfigurationError):
+    """An estate file that cannot be commanded: malformed, inconsistent, or naming resources
+    the account does not have. Lists every problem, each with the file and the field."""
+
+    def __init__(self, source: Path | str, issues: list[ValidationIssue]) -> None:
+        self.source = str(source)
+        self.issues = issues
+        lines = "\n".join(f"  {source}: {issue.field}: {issue.message}" for issue in issues)
+        noun = "problem" if len(issues) == 1 else "problems"
+        super().__init__(f"{source}: {len(issues)} {noun} in estate file\n{lines}")
 
 
 class AwsPortError(CommanderError):

@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from botocore.exceptions import BotoCoreError, ClientError
 
 from services.aws.port import AwsPort
-from services.aws.resources import Estate, ServiceResources
+from services.aws.resources import Estate, MissingResourceError, ServiceResources, present
 from services.scenario.model import ActionKind, ServiceKind
 
 if TYPE_CHECKING:
@@ -75,7 +75,7 @@ def execute(port: AwsPort, estate: Estate, request: ActionRequest) -> ActionResu
     handler = _HANDLERS[request.kind]
     try:
         return handler(port, estate, res, request)
-    except _NotApplicableError as exc:
+    except (_NotApplicableError, MissingResourceError) as exc:
         return ActionResult(request, ActionStatus.NOT_APPLICABLE, str(exc))
     except (ClientError, BotoCoreError) as exc:
         return ActionResult(
@@ -283,18 +283,19 @@ def _deactivate_key(
     port: AwsPort, estate: Estate, res: ServiceResources, req: ActionRequest
 ) -> ActionResult:
     """Deactivate the key (or, as its own rollback with ``status: Active``, reactivate it)."""
-    key = str(req.params.get("access_key_id") or res.access_key_id)
+    user = present(res.iam_user, "IAM user", res.name)
+    key = present(req.params.get("access_key_id") or res.access_key_id, "access key", res.name)
     wanted = str(req.params.get("status", "Inactive"))
     if wanted not in {"Active", "Inactive"}:
         raise _NotApplicableError(f"an access key status is Active or Inactive, not {wanted!r}")
     status: Literal["Active", "Inactive"] = "Active" if wanted == "Active" else "Inactive"
     previous = "Active" if status == "Inactive" else "Inactive"
-    port.iam.update_access_key(UserName=res.iam_user, AccessKeyId=key, Status=status)
+    port.iam.update_access_key(UserName=user, AccessKeyId=key, Status=status)
     verb = "deactivated" if status == "Inactive" else "reactivated"
     return ActionResult(
         req,
         ActionStatus.SUCCEEDED,
-        f"access key {key} of {res.iam_user} {verb}",
+        f"access key {key} of {user} {verb}",
         {"status": previous},
         {"status": status},
         ActionRequest(
@@ -315,22 +316,22 @@ def _isolate(
     groups = [
         g["GroupId"] for g in described["Reservations"][0]["Instances"][0].get("SecurityGroups", [])
     ]
-    port.ec2.modify_instance_attribute(
-        InstanceId=str(instance_id), Groups=[estate.quarantine_security_group_id]
-    )
+    quarantine = present(estate.quarantine_security_group_id, "quarantine security group", res.name)
+    port.ec2.modify_instance_attribute(InstanceId=str(instance_id), Groups=[quarantine])
     return ActionResult(
         req,
         ActionStatus.SUCCEEDED,
-        f"{instance_id} moved to quarantine security group {estate.quarantine_security_group_id}",
+        f"{instance_id} moved to quarantine security group {quarantine}",
         {"security_groups": groups},
-        {"security_groups": [estate.quarantine_security_group_id]},
+        {"security_groups": [quarantine]},
     )
 
 
 def _revoke(
     port: AwsPort, estate: Estate, res: ServiceResources, req: ActionRequest
 ) -> ActionResult:
-    group = port.ec2.describe_security_groups(GroupIds=[res.security_group_id])["SecurityGroups"][0]
+    group_id = present(res.security_group_id, "security group", res.name)
+    group = port.ec2.describe_security_groups(GroupIds=[group_id])["SecurityGroups"][0]
     wanted_port = req.params.get("port")
     revoked: list[IpPermissionTypeDef] = []
     for perm in group.get("IpPermissions", []):
@@ -343,15 +344,15 @@ def _revoke(
         }
         if "FromPort" in perm:
             rule |= {"FromPort": perm["FromPort"], "ToPort": perm["ToPort"]}
-        port.ec2.revoke_security_group_ingress(GroupId=res.security_group_id, IpPermissions=[rule])
+        port.ec2.revoke_security_group_ingress(GroupId=group_id, IpPermissions=[rule])
         revoked.append(rule)
     if not revoked:
-        raise _NotApplicableError(f"{res.security_group_id} has no rule open to 0.0.0.0/0")
+        raise _NotApplicableError(f"{group_id} has no rule open to 0.0.0.0/0")
     ports = ", ".join(str(r.get("FromPort", "all")) for r in revoked)
     return ActionResult(
         req,
         ActionStatus.SUCCEEDED,
-        f"revoked world-open ingress on port(s) {ports} of {res.security_group_id}",
+        f"revoked world-open ingress on port(s) {ports} of {group_id}",
         {"open_rules": revoked},
         {"open_rules": []},
     )

@@ -1,7 +1,10 @@
-"""References to the AWS resources behind each service of an estate.
+"""References to the AWS resources behind each service of an estate, and what the estate's
+catalogue says of each service.
 
-The simulator creates them; the action executor and the agents' evidence readers act on them by
-these identifiers only, exactly as they would on resources discovered in an account.
+The simulator creates them for a scenario; ``services.estate`` reads them from an estate file
+(written by hand or by ``estate discover``) and checks them against the account. Either way the
+action executor and the agents' evidence readers act on these identifiers only, and cannot tell
+a simulated estate from a real one.
 """
 
 from __future__ import annotations
@@ -9,6 +12,27 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from services.scenario.model import ServiceKind
+
+
+@dataclass(frozen=True, slots=True)
+class ServiceProfile:
+    """What the estate's catalogue says of a service (tier, protection, price, capacity, and
+    who is paged for it)."""
+
+    name: str
+    kind: str
+    tier: str
+    protected: bool
+    baseline_capacity: int
+    max_capacity: int
+    unit_cost_per_hour: float
+    downtime_cost_per_min: float
+    owners: tuple[str, ...] = ()
+    """Teams or people who own the service (an estate file's ``owners``)."""
+    escalation: str | None = None
+    """Who is paged when the commander escalates (an estate file's ``escalation``)."""
+    slo: dict[str, float] = field(default_factory=dict)
+    """SLO thresholds by metric role (``errors`` in percent, ``latency`` in the metric's unit)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,11 +58,11 @@ class ServiceResources:
 
     name: str
     kind: ServiceKind
-    security_group_id: str
-    iam_user: str
-    access_key_id: str
-    log_group: str
-    log_stream: str = "app"
+    security_group_id: str | None = None
+    iam_user: str | None = None
+    access_key_id: str | None = None
+    log_group: str | None = None
+    log_stream: str | None = None
     # ecs-service
     cluster: str | None = None
     ecs_service: str | None = None
@@ -60,18 +84,60 @@ class ServiceResources:
     """Alarm role (``errors``, ``latency``, ``cpu``, ...) to CloudWatch alarm name."""
 
 
+class MissingResourceError(LookupError):
+    """The estate names no such resource for the service (an estate file may leave out a
+    security group, an IAM user or a log group); an action needing it does not apply."""
+
+
+def present(value: str | None, what: str, service: str) -> str:
+    """``value``, or ``MissingResourceError`` saying which resource ``service`` lacks."""
+    if not value:
+        raise MissingResourceError(f"the estate names no {what} for {service}")
+    return value
+
+
+@dataclass(frozen=True, slots=True)
+class Route:
+    """One alert matcher of an estate file: an alert it matches is about ``service``.
+
+    Every field given must match (glob patterns, ``fnmatch`` style, case-sensitive): each
+    ``labels`` key against the alert's label of that name, each ``annotations`` key against its
+    annotation, each ``dimensions`` key against a CloudWatch alarm's metric dimension, and
+    ``resource`` against the resource the alert names (an alarm ARN, an instance, a host).
+    """
+
+    service: str
+    labels: tuple[tuple[str, str], ...] = ()
+    annotations: tuple[tuple[str, str], ...] = ()
+    dimensions: tuple[tuple[str, str], ...] = ()
+    resource: str | None = None
+    where: str = ""
+    """Where the matcher was written (``estate.yaml: services.checkout.routes[0]``)."""
+
+    @property
+    def conditions(self) -> int:
+        """How many things it tests: the more, the more specific."""
+        tested = len(self.labels) + len(self.annotations) + len(self.dimensions)
+        return tested + (self.resource is not None)
+
+
 @dataclass(slots=True)
 class Estate:
-    """Every resource of one simulated (or discovered) estate."""
+    """Every resource of one estate: simulated, or read from an estate file."""
 
     run_id: str
+    """Stable for a real estate (its name); a new one per build of a simulated estate."""
     prefix: str
     region: str
-    vpc_id: str
-    vpc_cidr: str
-    quarantine_security_group_id: str
     services: dict[str, ServiceResources]
     depends_on: dict[str, list[str]]
+    quarantine_security_group_id: str | None = None
+    """The security group ``isolate-instance`` moves an instance into (no ingress, no
+    egress); None: the estate names none, and isolation is not applicable."""
+    vpc_id: str | None = None
+    vpc_cidr: str | None = None
+    routes: tuple[Route, ...] = ()
+    """Alert matchers of an estate file; a simulated estate routes by names alone."""
 
 
 def metric_ids(res: ServiceResources) -> dict[str, Dimension]:
@@ -92,7 +158,8 @@ def metric_ids(res: ServiceResources) -> dict[str, Dimension]:
         # Memory is not an EC2 metric; the CloudWatch agent publishes it per group.
         out["memory"] = Dimension("CWAgent", "mem_used_percent", dims)
         out["capacity"] = Dimension("AWS/AutoScaling", "GroupInServiceInstances", dims)
-    if res.kind in (ServiceKind.ECS_SERVICE, ServiceKind.ASG):
+    behind_a_balancer = res.load_balancer_dimension and res.target_group_dimension
+    if res.kind in (ServiceKind.ECS_SERVICE, ServiceKind.ASG) and behind_a_balancer:
         assert res.load_balancer_dimension
         assert res.target_group_dimension
         dims = (

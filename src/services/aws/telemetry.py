@@ -75,7 +75,10 @@ def fetch_series(
 def log_lines(
     port: AwsPort, res: ServiceResources, start: datetime, end: datetime, limit: int = 200
 ) -> list[tuple[datetime, str]]:
-    """The service's log lines in [start, end], oldest first."""
+    """The service's log lines in [start, end], oldest first (none when the estate names no
+    log group for it)."""
+    if not res.log_group:
+        return []
     found: list[tuple[datetime, str]] = []
     token: str | None = None
     while len(found) < limit:

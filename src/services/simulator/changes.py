@@ -6,7 +6,7 @@ from __future__ import annotations
 from botocore.exceptions import ClientError
 
 from services.aws.port import AwsPort
-from services.aws.resources import Estate, ServiceResources
+from services.aws.resources import Estate, ServiceResources, present
 from services.scenario.model import SecurityGroupExposureParams, ServiceKind
 from services.simulator.observe import Observed
 
@@ -62,7 +62,7 @@ def open_ingress(
         return
     try:
         port.ec2.authorize_security_group_ingress(
-            GroupId=res.security_group_id,
+            GroupId=present(res.security_group_id, "security group", res.name),
             IpPermissions=[
                 {
                     "IpProtocol": params.protocol,

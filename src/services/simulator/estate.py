@@ -15,7 +15,7 @@ import zipfile
 from typing import TYPE_CHECKING
 
 from services.aws.port import AwsPort
-from services.aws.resources import Estate, ServiceResources
+from services.aws.resources import Estate, ServiceResources, present
 from services.scenario.model import Scenario, Service, ServiceKind
 from services.simulator.alarms import alarm_specs
 
@@ -111,7 +111,7 @@ def build_estate(
                 InstanceType="m6i.large",
                 MinCount=1,
                 MaxCount=1,
-                SecurityGroupIds=[res.security_group_id],
+                SecurityGroupIds=[present(res.security_group_id, "security group", res.name)],
                 TagSpecifications=[_tags("instance", prefix, service.name)],
             )["Instances"][0]["InstanceId"]
         for role, spec in alarm_specs(res, profile, scenario.step).items():
@@ -176,6 +176,7 @@ def _common(
         iam_user=name,
         access_key_id=key,
         log_group=log_group,
+        log_stream="app",
     )
 
 
@@ -203,7 +204,7 @@ def _asg(port: AwsPort, res: ServiceResources, prefix: str, profile: Profile) ->
         LaunchTemplateData={
             "ImageId": _AMI,
             "InstanceType": "m6i.large",
-            "SecurityGroupIds": [res.security_group_id],
+            "SecurityGroupIds": [present(res.security_group_id, "security group", res.name)],
             "UserData": "cmV2aXNpb249MQ==",  # revision=1
         },
     )["LaunchTemplate"]["LaunchTemplateId"]
@@ -245,7 +246,7 @@ def _rds(port: AwsPort, res: ServiceResources, prefix: str, profile: Profile) ->
         MasterUsername="commander",
         MasterUserPassword="not-a-real-password-0",
         MultiAZ=True,
-        VpcSecurityGroupIds=[res.security_group_id],
+        VpcSecurityGroupIds=[present(res.security_group_id, "security group", res.name)],
         Tags=[{"Key": "incident-commander:run", "Value": prefix}],
     )
     res.db_instance_id = identifier

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 
 from services.aws.port import AwsPort
-from services.aws.resources import Estate, ServiceResources
+from services.aws.resources import Estate, ServiceResources, present
 from services.scenario.model import ServiceKind
 
 _REBOOT_MESSAGES = ("DB instance restarted", "Multi-AZ instance failover completed")
@@ -94,7 +94,10 @@ def observe(
         reading.restart_marker = str(reading.reboots)
         reading.allocated_storage_gib = float(db.get("AllocatedStorage", 0))
 
-    owner = {r.security_group_id: r.name for r in estate.services.values()}
+    owner = {
+        present(r.security_group_id, "security group", r.name): r.name
+        for r in estate.services.values()
+    }
     groups = port.ec2.describe_security_groups(GroupIds=list(owner))["SecurityGroups"]
     for sg in groups:
         rules: set[tuple[str, int, str]] = set()
@@ -114,7 +117,8 @@ def observe(
 
     for name in keys_of:
         res = estate.services[name]
-        keys = port.iam.list_access_keys(UserName=res.iam_user)["AccessKeyMetadata"]
+        user = present(res.iam_user, "IAM user", name)
+        keys = port.iam.list_access_keys(UserName=user)["AccessKeyMetadata"]
         got[name].key_active = any(
             k.get("AccessKeyId") == res.access_key_id and k.get("Status") == "Active" for k in keys
         )

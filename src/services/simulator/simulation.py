@@ -26,7 +26,7 @@ import numpy as np
 
 from services.aws import actions
 from services.aws.port import AwsPort
-from services.aws.resources import Estate
+from services.aws.resources import Estate, present
 from services.errors import SimulationError
 from services.scenario.model import (
     BadDeploy,
@@ -223,7 +223,7 @@ class Simulation:
                         self.estate,
                         "ec2.amazonaws.com",
                         "AuthorizeSecurityGroupIngress",
-                        res.iam_user,
+                        present(res.iam_user, "IAM user", res.name),
                         {
                             "groupId": res.security_group_id,
                             "ipPermissions": {
@@ -319,7 +319,7 @@ class Simulation:
                     self.profiles[target],
                     observed[target],
                     conds[target],
-                    self.estate.quarantine_security_group_id,
+                    present(self.estate.quarantine_security_group_id, "quarantine group", target),
                 )
         samples: dict[str, Sample] = {}
         for name in self.order:
@@ -503,8 +503,8 @@ class Simulation:
                 continue
             res = self.estate.services[name]
             self.port.logs.put_log_events(
-                logGroupName=res.log_group,
-                logStreamName=res.log_stream,
+                logGroupName=present(res.log_group, "log group", name),
+                logStreamName=present(res.log_stream, "log stream", name),
                 logEvents=[{"timestamp": millis, "message": line} for line in dict.fromkeys(text)],
             )
 

@@ -130,10 +130,19 @@ def to_signal(alert: Alert) -> Signal:
             "status": alert.status.value,
             "description": alert.description,
             "labels": dict(alert.labels),
+            "annotations": _annotations(alert),
             "links": [{"label": link.label, "url": link.url} for link in alert.links],
             "starts_at": alert.starts_at.isoformat() if alert.starts_at else None,
         },
     )
+
+
+def _annotations(alert: Alert) -> dict[str, str]:
+    """Alertmanager's and Grafana's annotations, which estate routes may match."""
+    found = alert.raw.get("annotations")
+    if not isinstance(found, dict):
+        return {}
+    return {key: value for key, value in found.items() if isinstance(value, str)}
 
 
 async def _subscription(gateway: Gateway, handshake: SnsSubscription) -> SubscriptionHandled:
