@@ -176,6 +176,11 @@ class Settings(BaseSettings):
         default=None,
         description="OTLP/HTTP traces endpoint (http://collector:4318/v1/traces); unset: none",
     )
+    estate_file: Path | None = Field(
+        default=None,
+        description="an estate file (docs/estate.md) naming the real estate `serve`, `worker` "
+        "and `watch` command, in account or LocalStack mode; unset: the simulated demo estate",
+    )
     demo_scenario: str = Field(
         default="checkout-bad-deploy",
         description="the built-in scenario `serve` runs live as its estate on embedded defaults",
@@ -301,6 +306,15 @@ class Settings(BaseSettings):
     def _cluster_is_coherent(self) -> Settings:
         if self.redis_url is not None and self.postgres_url is None:
             raise ValueError("IC_REDIS_URL selects the cluster, which needs IC_POSTGRES_URL too")
+        return self
+
+    @model_validator(mode="after")
+    def _real_estates_have_a_file(self) -> Settings:
+        if self.resolved_aws_mode is AwsMode.ACCOUNT and self.estate_file is None:
+            raise ValueError(
+                "IC_AWS_MODE=account commands the estate named by an estate file: set "
+                "IC_ESTATE_FILE (write one with `incident-commander estate discover`)"
+            )
         return self
 
     @property
