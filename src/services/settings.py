@@ -308,15 +308,6 @@ class Settings(BaseSettings):
             raise ValueError("IC_REDIS_URL selects the cluster, which needs IC_POSTGRES_URL too")
         return self
 
-    @model_validator(mode="after")
-    def _real_estates_have_a_file(self) -> Settings:
-        if self.resolved_aws_mode is AwsMode.ACCOUNT and self.estate_file is None:
-            raise ValueError(
-                "IC_AWS_MODE=account commands the estate named by an estate file: set "
-                "IC_ESTATE_FILE (write one with `incident-commander estate discover`)"
-            )
-        return self
-
     @property
     def cluster(self) -> bool:
         """Gateways, workers and the world share Redis and Postgres (issue 6)."""
