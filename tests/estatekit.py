@@ -152,9 +152,10 @@ class ForeignEstate:
     """Points at version 1."""
     resize_log_group: str
 
-    def client(self, service: str) -> Any:
-        """A plain boto3 client on the estate's endpoint, as its owner would use."""
-        return _session(self.region).client(service, endpoint_url=self.endpoint_url)  # type: ignore[call-overload]
+    def client(self, service: str, region: str | None = None) -> Any:
+        """A plain boto3 client on the estate's endpoint (in its region, or ``region``), as its
+        owner would use."""
+        return _session(region or self.region).client(service, endpoint_url=self.endpoint_url)  # type: ignore[call-overload]
 
 
 def tags(

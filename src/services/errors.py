@@ -4,7 +4,8 @@ Every error the commander raises on purpose is a ``CommanderError``::
 
     CommanderError
     ├── ConfigurationError          settings that cannot work together
-    │   └── EstateFileError         an estate file that cannot be used (carries every issue)
+    │   ├── EstateFileError         an estate file that cannot be used (carries every issue)
+    │   └── DiscoveryError          an account with nothing discovery can make an estate of
     ├── ScenarioError               a scenario file that cannot be used
     │   ├── ScenarioNotFoundError   no such file or built-in scenario
     │   └── ScenarioValidationError the file breaks format v1 (carries every issue found)
@@ -84,6 +85,11 @@ class EstateFileError(ConfigurationError):
         lines = "\n".join(f"  {source}: {issue.field}: {issue.message}" for issue in issues)
         noun = "problem" if len(issues) == 1 else "problems"
         super().__init__(f"{source}: {len(issues)} {noun} in estate file\n{lines}")
+
+
+class DiscoveryError(ConfigurationError):
+    """``estate discover`` found no service in the account: nothing is tagged by the
+    convention, or nothing tagged is a resource a service is made of."""
 
 
 class AwsPortError(CommanderError):

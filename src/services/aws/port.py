@@ -37,6 +37,7 @@ if TYPE_CHECKING:
     from mypy_boto3_lambda import LambdaClient
     from mypy_boto3_logs import CloudWatchLogsClient
     from mypy_boto3_rds import RDSClient
+    from mypy_boto3_resourcegroupstaggingapi import ResourceGroupsTaggingAPIClient
     from mypy_boto3_sts import STSClient
 
 # Credentials the emulator accepts; never valid anywhere else.
@@ -125,6 +126,11 @@ class AwsPort:
     @cached_property
     def rds(self) -> RDSClient:
         return self.client("rds")  # type: ignore[no-any-return]
+
+    @cached_property
+    def tagging(self) -> ResourceGroupsTaggingAPIClient:
+        """The Resource Groups Tagging API (``resourcegroupstaggingapi``)."""
+        return self.client("resourcegroupstaggingapi")  # type: ignore[no-any-return]
 
     @cached_property
     def sts(self) -> STSClient:

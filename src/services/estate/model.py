@@ -10,15 +10,36 @@ in a file that decides what the commander may touch must never be ignored.
 
 from __future__ import annotations
 
+import json
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    WithJsonSchema,
+    model_validator,
+)
 
 from services.scenario.model import Duration, ServiceKind, Tier
 
 NAME = r"^[a-z0-9][a-z0-9-]{0,62}$"
 """Service and estate names: lower-case letters, digits and dashes."""
 ServiceName = Annotated[str, StringConstraints(pattern=NAME)]
+FileDuration = Annotated[
+    Duration,
+    WithJsonSchema(
+        {
+            "anyOf": [
+                {"type": "integer", "minimum": 0},
+                {"type": "string", "pattern": r"^\s*(\d+(\.\d+)?\s*[smhSMH]\s*)+$"},
+                {"type": "string", "pattern": r"^\s*\d+\s*$"},
+            ]
+        }
+    ),
+]
+"""A duration as files write it: seconds, or ``90s``, ``40m``, ``1h30m``."""
 
 
 class _Strict(BaseModel):
@@ -171,7 +192,7 @@ class EstateFile(_Strict):
     version: Literal[1]
     name: str = Field(pattern=NAME, description="the estate's name (IC_ESTATE in a cluster)")
     region: str | None = Field(default=None, description="unset: IC_AWS_REGION")
-    period: Duration = Field(
+    period: FileDuration = Field(
         default=60,
         description="how often metrics are read and the commander's clock steps "
         "(CloudWatch's standard resolution is 60 s)",
@@ -188,3 +209,11 @@ class EstateFile(_Strict):
         if not 1 <= self.period <= 3600:
             raise ValueError("period: between 1s and 1h")
         return self
+
+
+def json_schema() -> str:
+    """The JSON Schema of format version 1, as ``docs/estate.schema.json`` holds it (editors
+    that read a ``$schema`` check and complete estate files with it)."""
+    schema = {"$schema": "https://json-schema.org/draft/2020-12/schema"}
+    schema |= EstateFile.model_json_schema()
+    return json.dumps(schema, indent=2) + "\n"
