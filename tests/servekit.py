@@ -93,6 +93,8 @@ def serve(
                 process.kill()
                 process.wait(10)
         reader.join(5)
+        if process.stderr is not None:
+            process.stderr.close()
 
 
 def _read(process: subprocess.Popen[str], lines: list[str]) -> None:
