@@ -421,15 +421,13 @@ class Commander:
 
     def _track_changes(self) -> None:
         step = self.ctx.clock.step
-        for name, res in self.ctx.estate.services.items():
-            change = telemetry.current_revision(self.ctx.port, res)
-            if change is None:
-                continue
+        running = telemetry.revisions(self.ctx.port, self.ctx.estate.services.values())
+        for name, revision in running.items():
             if self.ctx.changelog is not None:
-                changed = self.ctx.changelog.observe(name, change.revision, step)
+                changed = self.ctx.changelog.observe(name, revision, step)
             else:
                 before = self._revisions.get(name)
-                changed = before is not None and before != change.revision
-                self._revisions[name] = change.revision
+                changed = before is not None and before != revision
+                self._revisions[name] = revision
             if changed and step not in self.ctx.changes.get(name, []):
                 self.ctx.changes.setdefault(name, []).append(step)

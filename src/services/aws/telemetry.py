@@ -4,6 +4,7 @@ template versions, function versions, RDS events)."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -101,6 +102,44 @@ def log_lines(
         if not token:
             break
     return found[:limit]
+
+
+_ECS_SERVICES_PER_CALL = 10  # DescribeServices' limit
+_GROUPS_PER_CALL = 50  # DescribeAutoScalingGroups' limit on names
+
+
+def revisions(port: AwsPort, resources: Iterable[ServiceResources]) -> dict[str, str]:
+    """What runs now, by service, for every service that has deployments: batched where the
+    API allows (ten ECS services of a cluster per DescribeServices, fifty Auto Scaling groups
+    per DescribeAutoScalingGroups), one GetAlias per Lambda function. The commander reads this
+    every step to notice deploys, so on a real account its cost is paid every minute."""
+    out: dict[str, str] = {}
+    by_cluster: dict[str, dict[str, str]] = {}
+    groups: dict[str, str] = {}
+    for res in resources:
+        if res.kind is ServiceKind.ECS_SERVICE and res.cluster and res.ecs_service:
+            by_cluster.setdefault(res.cluster, {})[res.ecs_service] = res.name
+        elif res.kind is ServiceKind.ASG and res.asg_name:
+            groups[res.asg_name] = res.name
+        elif res.kind is ServiceKind.LAMBDA and res.function_name:
+            alias = port.lambda_.get_alias(FunctionName=res.function_name, Name=res.alias or "live")
+            out[res.name] = alias["FunctionVersion"]
+    for cluster, names in by_cluster.items():
+        listed = list(names)
+        for first in range(0, len(listed), _ECS_SERVICES_PER_CALL):
+            batch = listed[first : first + _ECS_SERVICES_PER_CALL]
+            for svc in port.ecs.describe_services(cluster=cluster, services=batch)["services"]:
+                if svc.get("serviceName") in names:
+                    out[names[svc["serviceName"]]] = svc["taskDefinition"]
+    listed = list(groups)
+    for first in range(0, len(listed), _GROUPS_PER_CALL):
+        batch = listed[first : first + _GROUPS_PER_CALL]
+        found = port.autoscaling.describe_auto_scaling_groups(AutoScalingGroupNames=batch)
+        for group in found["AutoScalingGroups"]:
+            if group["AutoScalingGroupName"] in groups:
+                version = group.get("LaunchTemplate", {}).get("Version", "1")
+                out[groups[group["AutoScalingGroupName"]]] = version
+    return out
 
 
 def previous_task_definition(port: AwsPort, res: ServiceResources, current: str) -> str | None:
