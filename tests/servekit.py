@@ -49,14 +49,18 @@ class Served:
         raise AssertionError(f"serve printed no key in {timeout:g} s:\n{self.output}")
 
     def get(self, path: str, key: str, **kwargs: Any) -> httpx.Response:
-        return httpx.get(f"{self.base}{path}", headers=_auth(key), timeout=10, **kwargs)
+        return self.request("GET", path, key, **kwargs)
 
     def post(self, path: str, key: str, **kwargs: Any) -> httpx.Response:
-        return httpx.post(f"{self.base}{path}", headers=_auth(key), timeout=10, **kwargs)
+        return self.request("POST", path, key, **kwargs)
 
-
-def _auth(key: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {key}"}
+    def request(
+        self, method: str, path: str, key: str, *, headers: dict[str, str] | None = None,
+        **kwargs: Any,
+    ) -> httpx.Response:  # fmt: skip
+        """``method`` on ``path`` with the bearer ``key`` over any ``headers`` given."""
+        sent = {**(headers or {}), "Authorization": f"Bearer {key}"}
+        return httpx.request(method, f"{self.base}{path}", headers=sent, timeout=10, **kwargs)
 
 
 @contextmanager

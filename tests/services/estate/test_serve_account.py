@@ -29,7 +29,7 @@ import pytest
 import yaml
 
 from estatekit import KEY_ID, SECRET, ForeignEstate
-from servekit import Served, serve
+from servekit import Served, free_port, serve
 
 PERIOD_S = 5
 PAYLOADS = Path(__file__).resolve().parents[4] / "shared" / "fixtures" / "payloads"
@@ -244,3 +244,34 @@ def test_serve_in_account_mode_works_a_bad_deploy_on_a_foreign_estate(
 
     # The rollback is a real ECS call: the emulator runs revision 1 again.
     assert checkout.revision() == "1"
+
+
+def test_serve_refuses_an_estate_naming_what_the_account_lacks_and_starts_nothing(
+    tmp_path: Path, moto_url: str, foreign: ForeignEstate
+) -> None:
+    estate_file = tmp_path / "estate.yaml"
+    estate_file.write_text(
+        "version: 1\nname: shop\nservices:\n"
+        "  checkout:\n    kind: ecs-service\n"
+        f"    resources: {{ecs_cluster: {foreign.cluster}, ecs_service: no-such-service}}\n"
+        "  orders-db:\n    kind: rds\n    resources: {db_instance: no-such-db}\n",
+        encoding="utf-8",
+    )
+    port = free_port()
+    done = subprocess.run(
+        [sys.executable, "-c", "from services.cli import main; main()", "serve",
+         "--estate-file", str(estate_file), "--port", str(port)],
+        env={**os.environ, **_aws_env(moto_url), "IC_STATE_DIR": str(tmp_path / "state"),
+             "IC_API_KEYS_DB": str(tmp_path / "keys.sqlite"),
+             "IC_AUDIT_DB": str(tmp_path / "audit.sqlite")},
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert done.returncode == 2, done.stderr
+    assert f"{estate_file}: services.checkout.resources.ecs_service: no active ECS service" in (
+        done.stderr
+    )
+    assert f"{estate_file}: services.orders-db.resources.db_instance: no RDS instance" in (
+        done.stderr
+    )
+    assert "Uvicorn running" not in done.stderr
+    assert not (tmp_path / "keys.sqlite").exists()  # no key store, no first key: nothing ran
