@@ -158,9 +158,10 @@ def _answers(url: str) -> bool:
 
 @contextmanager
 def cluster(
-    tmp_path: Path, aws: AwsPort, *, redis_url: str = REDIS, **env: str
+    tmp_path: Path, aws: AwsPort | str, *, redis_url: str = REDIS, **env: str
 ) -> Iterator[Cluster]:
-    """An empty cluster: start its processes with ``gateway``, ``worker`` and ``world``."""
+    """An empty cluster: start its processes with ``gateway``, ``worker`` and ``world`` (or
+    ``watch``). ``aws`` is the session's emulator, or the URL of another AWS endpoint."""
     require_services(redis_url)
     estate = f"t{uuid.uuid4().hex[:10]}"
     schema = f"ic_test_{estate}"
@@ -172,7 +173,7 @@ def cluster(
     values = {
         **base,
         "IC_AWS_MODE": "localstack",
-        "IC_LOCALSTACK_URL": str(aws.endpoint_url),
+        "IC_LOCALSTACK_URL": aws if isinstance(aws, str) else str(aws.endpoint_url),
         "IC_REDIS_URL": redis_url,
         "IC_POSTGRES_URL": POSTGRES,
         "IC_POSTGRES_SCHEMA": schema,

@@ -15,23 +15,21 @@ from __future__ import annotations
 
 import json
 import os
-import random
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
 
+from checkoutkit import PERIOD_S, Checkout, Running
 from estatekit import KEY_ID, SECRET, ForeignEstate
 from servekit import Served, free_port, serve
 
-PERIOD_S = 5
 PAYLOADS = Path(__file__).resolve().parents[4] / "shared" / "fixtures" / "payloads"
 
 
@@ -46,88 +44,10 @@ def _aws_env(url: str) -> dict[str, str]:
     }
 
 
-class Checkout:
-    """The world's side of checkout: publishes its metrics each period, degraded while
-    revision 2 of its task definition runs."""
-
-    def __init__(self, estate: ForeignEstate) -> None:
-        self.estate = estate
-        self.cloudwatch = estate.client("cloudwatch")
-        self.ecs = estate.client("ecs")
-        self.stop = threading.Event()
-        self.bad_periods = 0
-        self.random = random.Random(7)
-
-    def revision(self) -> str:
-        described = self.ecs.describe_services(
-            cluster=self.estate.cluster, services=[self.estate.ecs_service]
-        )
-        return str(described["services"][0]["taskDefinition"]).rsplit(":", 1)[-1]
-
-    def publish(self, at: datetime, bad: bool) -> None:
-        jitter = self.random.uniform
-        requests = 1000 + jitter(-30, 30)
-        alb = [
-            {"Name": "LoadBalancer", "Value": self.estate.load_balancer_dimension},
-            {"Name": "TargetGroup", "Value": self.estate.checkout_target_group_dimension},
-        ]
-        ecs = [
-            {"Name": "ClusterName", "Value": self.estate.cluster},
-            {"Name": "ServiceName", "Value": self.estate.ecs_service},
-        ]
-        values = [
-            ("AWS/ApplicationELB", "RequestCount", alb, requests),
-            (
-                "AWS/ApplicationELB",
-                "HTTPCode_Target_5XX_Count",
-                alb,
-                requests * (0.3 if bad else 0.002 * jitter(0.5, 1.5)),
-            ),
-            (
-                "AWS/ApplicationELB",
-                "TargetResponseTime",
-                alb,
-                (1.9 if bad else 0.12) * jitter(0.95, 1.05),
-            ),
-            ("AWS/ECS", "CPUUtilization", ecs, 40 + jitter(-3, 3)),
-            ("AWS/ECS", "MemoryUtilization", ecs, 55 + jitter(-2, 2)),
-        ]
-        for namespace in {v[0] for v in values}:
-            self.cloudwatch.put_metric_data(
-                Namespace=namespace,
-                MetricData=[
-                    {"MetricName": name, "Dimensions": dims, "Timestamp": at, "Value": value}
-                    for ns, name, dims, value in values
-                    if ns == namespace
-                ],
-            )
-
-    def backfill(self, periods: int) -> None:
-        now = _period_start(datetime.now(UTC))
-        for k in range(periods, 0, -1):
-            self.publish(now - timedelta(seconds=k * PERIOD_S), bad=False)
-
-    def run(self) -> None:
-        while not self.stop.is_set():
-            bad = self.revision() == "2"
-            self.bad_periods += bad
-            self.publish(_period_start(datetime.now(UTC)), bad)
-            self.stop.wait(PERIOD_S)
-
-
-def _period_start(at: datetime) -> datetime:
-    return datetime.fromtimestamp(int(at.timestamp()) // PERIOD_S * PERIOD_S, UTC)
-
-
 @pytest.fixture
 def checkout(foreign: ForeignEstate) -> Iterator[Checkout]:
-    world = Checkout(foreign)
-    world.backfill(40)
-    thread = threading.Thread(target=world.run, daemon=True)
-    thread.start()
-    yield world
-    world.stop.set()
-    thread.join(10)
+    with Running(foreign) as world:
+        yield world
 
 
 def _discover(tmp_path: Path, url: str) -> Path:
