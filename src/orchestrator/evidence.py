@@ -7,7 +7,7 @@ from collections.abc import Iterable, Sequence
 import numpy as np
 
 from agents.model import ServiceFacts
-from orchestrator.context import RunContext
+from orchestrator.context import Clock, RunContext
 from orchestrator.state import Alert
 from services.aws import actions, telemetry
 from services.aws.resources import metric_ids
@@ -44,7 +44,8 @@ def _read_series(ctx: RunContext, services: Iterable[str]) -> dict[str, dict[str
     out: dict[str, dict[str, list[float]]] = {}
     for key, got in fetched.items():
         name, role = key.split("|", 1)
-        out.setdefault(name, {})[role] = got.values
+        counted = wanted[key].stat == "Sum"
+        out.setdefault(name, {})[role] = _on_grid(ctx.clock, got, first, counted)
     for metrics in out.values():
         # 5xx and Lambda error counts grow with traffic; the rate is what says something broke.
         errors, requests = metrics.get("errors"), metrics.get("requests")
@@ -52,6 +53,29 @@ def _read_series(ctx: RunContext, services: Iterable[str]) -> dict[str, dict[str
             metrics["errors"] = [
                 100.0 * e / r if r > 0 else 0.0 for e, r in zip(errors, requests, strict=True)
             ]
+    return out
+
+
+def _on_grid(clock: Clock, got: telemetry.Series, first: int, counted: bool) -> list[float]:
+    """One value per step from ``first`` to now, so the last value is always now's and index
+    ``i`` is always step ``first + i`` (or the series' own first step). CloudWatch publishes
+    no datapoint for a period of zero 5xx answers or errors, so a count missing from a step is
+    0; any other metric missing from a step (a late datapoint) keeps its last value, and a
+    series starts at its first datapoint."""
+    by_step = {
+        round((at - clock.start).total_seconds() / clock.step_s): value
+        for at, value in zip(got.timestamps, got.values, strict=True)
+    }
+    out: list[float] = []
+    last: float | None = None
+    for step in range(first, clock.step + 1):
+        if step in by_step:
+            last = by_step[step]
+            out.append(last)
+        elif counted:
+            out.append(0.0)
+        elif last is not None:
+            out.append(last)
     return out
 
 
