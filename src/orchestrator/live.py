@@ -7,10 +7,14 @@ an alert delivery in microseconds while the graph runs behind it. Reading incide
 takes no lock (the commander's store is safe to share between threads); reading a
 thread's full state reads its checkpoint, which the checkpointer guards itself.
 
-On embedded defaults the estate is a built-in scenario, simulated live against the emulator:
-each step of its clock takes ``step_s / speed`` wall seconds. When the scenario's clock runs
-out the estate stands still and the API goes on serving what happened. An estate discovered
-in a real account (tags on real resources) is not built yet; ``open_live`` says so.
+The world the commander watches is one of two:
+
+- on embedded defaults, a built-in scenario simulated live against the emulator: each step of
+  its clock takes ``step_s / speed`` wall seconds. When the scenario's clock runs out the
+  estate stands still and the API goes on serving what happened;
+- an estate file realised against an account or LocalStack (``services.estate``): nothing is
+  simulated, the clock is the wall's (``orchestrator.watch.WallClock``), and alerts arrive
+  only through the gateway.
 """
 
 from __future__ import annotations
@@ -25,7 +29,7 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, Protocol, TypeVar
 
 from langchain_core.callbacks import BaseCallbackHandler
 
@@ -37,8 +41,10 @@ from orchestrator.intake import Signal
 from orchestrator.journal import Trail
 from orchestrator.ledger import ActionLedger, ChangeLedger
 from orchestrator.runner import catalogue_of
+from orchestrator.watch import WallClock
 from services.aws.port import AwsPort
 from services.errors import ConfigurationError, OverloadedError
+from services.estate.realise import RealisedEstate
 from services.llm import Advisor
 from services.metrics import CommanderMetrics
 from services.scenario.loader import LoadedScenario
@@ -47,6 +53,23 @@ from services.simulator.simulation import Simulation
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
+
+
+class Step(Protocol):
+    @property
+    def index(self) -> int: ...
+
+    @property
+    def events(self) -> list[dict[str, Any]]: ...
+
+
+class World(Protocol):
+    """What moves the commander's clock: a simulation, or a real estate's wall clock."""
+
+    @property
+    def done(self) -> bool: ...
+
+    def step(self) -> Step: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,7 +86,7 @@ class LiveCommander:
         self,
         commander: Commander,
         *,
-        world: Simulation | None,
+        world: World | None,
         step_wall_s: float,
         max_queued: int = 100_000,
     ) -> None:
@@ -78,6 +101,7 @@ class LiveCommander:
         self._thread: threading.Thread | None = None
         self._last_error: str | None = None
         self.unrouted = 0
+        self._stepped = False
 
     # -- lifecycle ------------------------------------------------------------------------------
 
@@ -159,6 +183,9 @@ class LiveCommander:
         if world is None or world.done:
             return
         report = world.step()
+        if self._stepped and report.index <= self.commander.ctx.clock.step:
+            return  # a wall clock's period has not completed since the last step
+        self._stepped = True
         self.commander.ctx.clock.step = report.index
         self.commander.tick()
         self.commander.ingest(report.events)
@@ -175,7 +202,7 @@ class LiveCommander:
 @contextmanager
 def open_live(
     port: AwsPort,
-    loaded: LoadedScenario,
+    source: LoadedScenario | RealisedEstate,
     *,
     state_dir: Path | None,
     policy: CommanderPolicy,
@@ -188,45 +215,54 @@ def open_live(
     callbacks: Sequence[BaseCallbackHandler] = (),
     llm: Advisor | None = None,
 ) -> Iterator[LiveCommander]:
-    """A live commander over ``loaded``'s estate, simulated against ``port``; stopped on exit.
+    """A live commander over ``source``'s estate against ``port``; stopped on exit.
 
-    Threads left open by an earlier run in ``state_dir`` are re-adopted only when they belong
-    to this estate: a simulated estate is built anew at each start, so the state files are
-    named after its run id and a new start begins a new history.
+    - a scenario (``LoadedScenario``) is simulated: its estate is built anew at each start, so
+      its state files are named after its run id and a new start begins a new history;
+    - an estate file realised against AWS (``RealisedEstate``) is watched on the wall clock:
+      its run id is the estate's name, so a restart re-adopts every thread left open.
     """
-    if port.mode is AwsMode.ACCOUNT:
-        raise ConfigurationError(
-            "serve watches a simulated estate (IC_DEMO_SCENARIO); discovering an estate from "
-            "a real account's tags is not built yet"
-        )
-    scenario = loaded.scenario
-    sim = Simulation(port, scenario)
-    estate = sim.setup()
+    world: World
+    if isinstance(source, RealisedEstate):
+        wall = WallClock(source.period_s)
+        world, estate, catalogue, clock = wall, source.estate, source.catalogue, wall.clock()
+        speed = 1.0
+    else:
+        if port.mode is AwsMode.ACCOUNT:
+            raise ConfigurationError(
+                "an account is watched through an estate file (IC_ESTATE_FILE; write one with "
+                "`incident-commander estate discover`), never simulated on"
+            )
+        scenario = source.scenario
+        sim = Simulation(port, scenario)
+        estate = sim.setup()
+        world, catalogue = sim, catalogue_of(scenario, sim.profiles)
+        clock = Clock(start=sim.start, step_s=scenario.step)
     with _folder(state_dir) as folder:
-        ledger = ActionLedger(folder / f"{sim.run_id}-ledger.sqlite")
-        changelog = ChangeLedger(folder / f"{sim.run_id}-ledger.sqlite")
+        ledger = ActionLedger(folder / f"{estate.run_id}-ledger.sqlite")
+        changelog = ChangeLedger(folder / f"{estate.run_id}-ledger.sqlite")
         ctx = RunContext(
             port=port,
             estate=estate,
-            catalogue=catalogue_of(scenario, sim.profiles),
+            catalogue=catalogue,
             ledger=ledger,
             changelog=changelog,
-            clock=Clock(start=sim.start, step_s=scenario.step),
+            clock=clock,
             policy=policy,
             metrics=metrics,
             llm=llm,
         )
-        checkpoints = folder / f"{sim.run_id}-checkpoints.sqlite"
+        checkpoints = folder / f"{estate.run_id}-checkpoints.sqlite"
         try:
             with open_checkpointer(checkpoints, postgres_url) as saver:
                 commander = Commander(
                     build_graph(saver), ctx, trail=trail, callbacks=callbacks,
                     # A person answers in wall time: the TTL is wall seconds at the live speed.
-                    approval_ttl_steps=max(1, math.ceil(approval_ttl_s * speed / scenario.step)),
+                    approval_ttl_steps=max(1, math.ceil(approval_ttl_s * speed / clock.step_s)),
                 )  # fmt: skip
                 commander.recover()
                 live = LiveCommander(
-                    commander, world=sim, step_wall_s=scenario.step / speed, max_queued=max_queued
+                    commander, world=world, step_wall_s=clock.step_s / speed, max_queued=max_queued
                 )
                 live.start()
                 try:

@@ -75,7 +75,7 @@ def run_world(
         report = sim.step()
         # The events are plain JSON already (EventBridge's own shape); round-trip to be sure.
         events = json.loads(json.dumps(report.events, default=str))
-        _append(stream, {"run_id": sim.run_id, "step": report.index, "events": events})
+        append_step(stream, {"run_id": sim.run_id, "step": report.index, "events": events})
     return sim
 
 
@@ -86,5 +86,6 @@ def run_world(
     before_sleep=before_sleep_log(log, logging.WARNING),
     reraise=True,
 )
-def _append(stream: AlertStream, body: dict[str, object]) -> None:
+def append_step(stream: AlertStream, body: dict[str, object]) -> None:
+    """Append one step of an estate's clock to its stream, waiting out Redis."""
     stream.append(Kind.STEP, body)

@@ -24,13 +24,15 @@ from services import cli_cluster, cli_estate
 from services.audit import AuditEntry, AuditTrail
 from services.aws.port import open_aws_port
 from services.errors import CommanderError, ConfigurationError
+from services.estate.load import load_estate
+from services.estate.realise import realise
 from services.gateway.auth.keys import ApiKeyStore, KeyStore
 from services.gateway.auth.rbac import Role
 from services.llm import configured_advisor
 from services.pg.keys import PgApiKeyStore
 from services.pg.pool import open_pool
 from services.scenario.loader import builtin_scenarios, load_scenario, resolve_scenarios
-from services.settings import AwsMode, get_settings
+from services.settings import AwsMode, Settings, get_settings
 
 app = typer.Typer(
     name="incident-commander",
@@ -431,11 +433,17 @@ def serve(
     speed: Annotated[
         float | None, typer.Option(help="Simulated seconds per wall second (IC_DEMO_SPEED).")
     ] = None,
+    estate_file: Annotated[
+        Path | None,
+        typer.Option(help="Estate file of the real estate to command (IC_ESTATE_FILE)."),
+    ] = None,
 ) -> None:
     """Run the gateway (API, live events, /metrics) and the commander on its estate.
 
     On embedded defaults the estate is a built-in scenario simulated live on the embedded AWS
-    emulator. When the API key store is empty, a first admin key is created and shown once.
+    emulator. With an estate file (account or LocalStack mode) it is the real estate the file
+    names, checked against AWS before anything starts. When the API key store is empty, a
+    first admin key is created and shown once.
     """
     import uvicorn
 
@@ -443,10 +451,15 @@ def serve(
     from services.tracing import install_log_correlation
 
     settings = get_settings()
-    given = {"host": host, "port": port, "demo_scenario": scenario, "demo_speed": speed}
+    given = {
+        "host": host, "port": port, "demo_scenario": scenario, "demo_speed": speed,
+        "estate_file": estate_file,
+    }  # fmt: skip
     overrides = {name: value for name, value in given.items() if value is not None}
     if overrides:
         settings = settings.model_validate({**settings.model_dump(), **overrides})
+    if settings.estate_file is not None and not settings.cluster:
+        _check_estate(settings, settings.estate_file)
 
     def show_first_key(secret: str) -> None:
         _err(
@@ -462,16 +475,30 @@ def serve(
     )
     install_log_correlation()  # before any record reaches the format above
     application = create_app(settings, on_first_key=show_first_key)
-    serving = (
-        f"gateway of the cluster for estate {settings.estate}"
-        if settings.cluster
-        else f"estate: {settings.demo_scenario} at {settings.demo_speed:g}x"
-    )
+    if settings.cluster:
+        serving = f"gateway of the cluster for estate {settings.estate}"
+    elif settings.estate_file is not None:
+        serving = f"estate file {settings.estate_file}, {settings.resolved_aws_mode} mode"
+    else:
+        serving = f"estate: {settings.demo_scenario} at {settings.demo_speed:g}x"
     _err(
         f"incident commander on http://{settings.host}:{settings.port} "
         f"({serving}; API docs at /docs)"
     )
     uvicorn.run(application, host=settings.host, port=settings.port, log_level="info")
+
+
+def _check_estate(settings: Settings, path: Path) -> None:
+    """Refuse to start on an estate file that does not check out against AWS: every problem
+    is named with the file and the field (exit 2), and nothing is started."""
+    spec = load_estate(path)
+    if settings.resolved_aws_mode is AwsMode.EMBEDDED:
+        raise ConfigurationError(
+            f"{path}: an estate file names resources in an account or LocalStack; the embedded "
+            "emulator starts empty. Set IC_AWS_MODE=account or localstack"
+        )
+    with open_aws_port(settings) as aws:
+        realise(aws, spec, path)
 
 
 def main() -> None:

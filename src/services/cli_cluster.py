@@ -1,5 +1,6 @@
-"""The cluster's processes (issue 6): ``worker`` commands an estate (or stands by), ``world``
-runs a simulated estate for them. ``serve`` with ``IC_REDIS_URL`` is the cluster's gateway.
+"""The cluster's processes (issue 6): ``worker`` commands an estate (or stands by); ``watch``
+keeps the clock of a real estate (an estate file) for them, ``world`` runs a simulated one.
+``serve`` with ``IC_REDIS_URL`` is the cluster's gateway.
 
 Every process of a cluster must see the same AWS: the embedded emulator lives inside one
 process, so the cluster takes LocalStack (``IC_AWS_MODE=localstack``) or an account.
@@ -21,12 +22,15 @@ from prometheus_client import CollectorRegistry, start_http_server
 
 from orchestrator.context import CommanderPolicy
 from orchestrator.tracing import graph_callbacks
+from orchestrator.watch import run_watch
 from orchestrator.worker import Worker, WorkerMetrics
 from orchestrator.world import run_world
 from services.aws.emulator import EmbeddedEmulator
 from services.aws.port import open_aws_port
 from services.cluster.parts import open_cluster
 from services.errors import ConfigurationError
+from services.estate.load import load_estate
+from services.estate.realise import realise
 from services.llm import configured_advisor
 from services.metrics import CommanderMetrics, LlmMetrics
 from services.scenario.loader import load_scenario, resolve_scenarios
@@ -38,6 +42,7 @@ log = logging.getLogger(__name__)
 
 def register(app: typer.Typer) -> None:
     app.command()(worker)
+    app.command()(watch)
     app.command()(world)
     app.command()(emulator)
 
@@ -72,6 +77,21 @@ def worker(
     finally:
         if provider is not None:
             provider.shutdown()
+
+
+def watch() -> None:
+    """Keep a real estate's clock for the cluster: check IC_ESTATE_FILE against AWS, register
+    the estate, and publish a step of its wall clock each period until stopped."""
+    settings = _cluster_settings()
+    if settings.estate_file is None:
+        raise ConfigurationError("watch commands the estate of IC_ESTATE_FILE: set it")
+    _logging()
+    with _stopping() as stop, open_aws_port(settings) as port, open_cluster(settings) as parts:
+        realised = realise(port, load_estate(settings.estate_file), settings.estate_file)
+        last = run_watch(
+            realised, name=settings.estate, registry=parts.registry, stream=parts.stream, stop=stop
+        )
+        log.info("estate %s watched up to step %d", settings.estate, last)
 
 
 def world(

@@ -176,6 +176,11 @@ class Settings(BaseSettings):
         default=None,
         description="OTLP/HTTP traces endpoint (http://collector:4318/v1/traces); unset: none",
     )
+    estate_file: Path | None = Field(
+        default=None,
+        description="an estate file (docs/estate.md) naming the real estate `serve`, `worker` "
+        "and `watch` command, in account or LocalStack mode; unset: the simulated demo estate",
+    )
     demo_scenario: str = Field(
         default="checkout-bad-deploy",
         description="the built-in scenario `serve` runs live as its estate on embedded defaults",

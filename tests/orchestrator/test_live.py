@@ -57,9 +57,9 @@ def test_signals_are_taken_at_the_step_they_arrived_and_a_full_queue_refuses(
         assert live.health().running
 
 
-def test_an_account_estate_is_refused_with_what_is_missing(tmp_path: Path) -> None:
+def test_an_account_is_never_simulated_on(tmp_path: Path) -> None:
     account = AwsPort(mode=AwsMode.ACCOUNT, region="us-east-1", config=Config())
-    with pytest.raises(ConfigurationError, match="not built yet"), open_live(
+    with pytest.raises(ConfigurationError, match="estate file"), open_live(
         account, SCENARIO, state_dir=tmp_path, policy=CommanderPolicy(), trail=None,
         metrics=None, speed=1.0, approval_ttl_s=900,
     ):  # fmt: skip

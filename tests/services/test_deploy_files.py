@@ -412,3 +412,28 @@ def test_image_runs_the_cli_as_a_non_root_user() -> None:
             for source in rest.split()[:-1]:
                 assert source.rstrip("/") in kept, f"COPY {source}: excluded by .dockerignore"
                 assert (ROOT / source).exists(), f"COPY {source}: no such file"
+
+
+# -- docker-compose.localstack.yml -------------------------------------------------------------
+
+
+def test_the_localstack_compose_serves_the_estate_file_it_mounts() -> None:
+    """The commander runs in LocalStack mode on the estate file of ./estate, keeps its state in
+    a volume, and every variable it sets is a setting the commander reads."""
+    data = _load_yaml(ROOT / "docker-compose.localstack.yml")
+    services = data["services"]
+    commander = services["commander"]
+    env = _env(commander)
+    known = {"IC_" + name.upper() for name in Settings.model_fields}
+    assert set(env) <= known, f"unknown settings: {sorted(set(env) - known)}"
+    settings = Settings(
+        _env_file=None, **{k.removeprefix("IC_").lower(): v for k, v in env.items()}
+    )  # type: ignore[call-arg]
+    assert settings.resolved_aws_mode.value == "localstack"
+    assert urlsplit(env["IC_LOCALSTACK_URL"]).hostname == "localstack"
+    mounts = {m.split(":")[1]: m.split(":")[0] for m in commander["volumes"]}
+    assert str(Path(env["IC_ESTATE_FILE"]).parent) in mounts
+    assert any(env["IC_STATE_DIR"].startswith(target) for target in mounts)
+    commands = {c.name for c in typer.main.get_command(app).commands.values()}  # type: ignore[attr-defined]
+    assert commander["command"][0] in commands
+    assert "resourcegroupstaggingapi" in _env(services["localstack"])["SERVICES"]

@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from botocore.exceptions import BotoCoreError, ClientError
 
+from services.aws import telemetry
 from services.aws.port import AwsPort
 from services.aws.resources import Estate, MissingResourceError, ServiceResources, present
 from services.scenario.model import ActionKind, ServiceKind
@@ -201,14 +202,12 @@ def _rollback(
 
 
 def _previous_task_definition(port: AwsPort, res: ServiceResources, current: str) -> str:
-    arns = port.ecs.list_task_definitions(familyPrefix=res.task_family or "", sort="ASC")[
-        "taskDefinitionArns"
-    ]
-    if current not in arns or arns.index(current) == 0:
+    previous = telemetry.previous_task_definition(port, res, current)
+    if previous is None:
         raise _NotApplicableError(
             f"{res.name} runs its first task definition: nothing to roll back to"
         )
-    return arns[arns.index(current) - 1]
+    return previous
 
 
 def _restart(

@@ -103,6 +103,23 @@ def log_lines(
     return found[:limit]
 
 
+def previous_task_definition(port: AwsPort, res: ServiceResources, current: str) -> str | None:
+    """The ARN of the revision of ``res``'s task family registered before ``current`` (an ARN,
+    or ``family:revision`` as a service updated with the short form reports it), or None."""
+    arns = port.ecs.list_task_definitions(familyPrefix=res.task_family or "", sort="ASC")[
+        "taskDefinitionArns"
+    ]
+    names = [_family_revision(arn) for arn in arns]
+    here = _family_revision(current)
+    if here not in names or names.index(here) == 0:
+        return None
+    return arns[names.index(here) - 1]
+
+
+def _family_revision(task_definition: str) -> str:
+    return task_definition.rsplit("/", 1)[-1]
+
+
 @dataclass(frozen=True, slots=True)
 class Change:
     service: str
@@ -119,13 +136,9 @@ def current_revision(port: AwsPort, res: ServiceResources) -> Change | None:
             cluster=res.cluster or "", services=[res.ecs_service or ""]
         )
         current = svc["services"][0]["taskDefinition"]
-        arns = port.ecs.list_task_definitions(familyPrefix=res.task_family or "", sort="ASC")[
-            "taskDefinitionArns"
-        ]
-        previous = (
-            arns[arns.index(current) - 1] if current in arns and arns.index(current) else None
+        return Change(
+            res.name, "task definition", current, previous_task_definition(port, res, current)
         )
-        return Change(res.name, "task definition", current, previous)
     if res.kind is ServiceKind.ASG:
         group = port.autoscaling.describe_auto_scaling_groups(
             AutoScalingGroupNames=[res.asg_name or ""]

@@ -42,6 +42,8 @@ from services.aws.port import AwsPort, open_aws_port
 from services.cluster import doorbell
 from services.cluster.doorbell import RemoteFeed
 from services.cluster.parts import ClusterParts, open_cluster
+from services.estate.load import load_estate
+from services.estate.realise import RealisedEstate, realise
 from services.gateway import problems
 from services.gateway.alerts import IngestOptions
 from services.gateway.auth import ApiKeyStore, Authenticator, JwtVerifier, KeyStore, Role
@@ -56,7 +58,7 @@ from services.llm import configured_advisor
 from services.metrics import CommanderMetrics, LlmMetrics
 from services.pg.audit import PgAuditTrail
 from services.pg.keys import PgApiKeyStore
-from services.scenario.loader import load_scenario, resolve_scenarios
+from services.scenario.loader import LoadedScenario, load_scenario, resolve_scenarios
 from services.settings import Settings
 from services.tracing import (
     install_log_correlation,
@@ -197,13 +199,19 @@ def _local(
     registry: CollectorRegistry,
     callbacks: list[BaseCallbackHandler],
 ) -> _Parts:
-    """The embedded default: the commander runs here, on a simulated estate."""
+    """One process: the commander runs here, on the estate file's estate (watched) or, by
+    default, on a simulated one."""
     trail = stack.enter_context(AuditTrail(settings.audit_db))
-    [scenario_path] = resolve_scenarios([settings.demo_scenario], settings.scenario_library)
+    source: LoadedScenario | RealisedEstate
+    if settings.estate_file is not None:
+        source = realise(aws, load_estate(settings.estate_file), settings.estate_file)
+    else:
+        [scenario_path] = resolve_scenarios([settings.demo_scenario], settings.scenario_library)
+        source = load_scenario(scenario_path)
     live = stack.enter_context(
         open_live(
             aws,
-            load_scenario(scenario_path),
+            source,
             state_dir=settings.state_dir,
             policy=CommanderPolicy.from_settings(settings),
             trail=trail,
