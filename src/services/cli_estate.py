@@ -16,7 +16,7 @@ from services.estate.load import load_estate
 from services.estate.model import json_schema
 from services.estate.realise import realise
 from services.scenario.model import parse_duration
-from services.settings import get_settings
+from services.settings import AwsMode, get_settings
 
 estate_app = typer.Typer(
     help="Estate files: draft one from an account's tags, validate one, print the schema.",
@@ -78,6 +78,11 @@ def validate_estate(
         typer.echo(head)
         return
     settings = get_settings()
+    if settings.resolved_aws_mode is AwsMode.EMBEDDED:
+        raise ConfigurationError(
+            f"{path}: --check-aws looks the resources up in an account or LocalStack; the "
+            "embedded emulator starts empty. Set IC_AWS_MODE=account or localstack"
+        )
     if spec.region:
         settings = settings.model_copy(update={"aws_region": spec.region})
     with open_aws_port(settings) as port:

@@ -91,7 +91,11 @@ def _consistency(estate: EstateFile) -> list[ValidationIssue]:
                         f"{', '.join(sorted(names))})",
                     )
                 )
-    cycle = _cycle({n: [d for d in s.depends_on if d in names] for n, s in estate.services.items()})
+    # A service needing itself is reported above; the cycle check looks for longer loops.
+    links = {
+        n: [d for d in s.depends_on if d in names and d != n] for n, s in estate.services.items()
+    }
+    cycle = _cycle(links)
     if cycle:
         issues.append(
             ValidationIssue(

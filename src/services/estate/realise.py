@@ -267,16 +267,17 @@ def _metric(m: Any) -> tuple[str, str, frozenset[tuple[str, str]]]:
 def _alarms_on(
     res: ServiceResources, alarms: dict[str, set[tuple[str, str, frozenset[tuple[str, str]]]]]
 ) -> dict[str, str]:
-    """The alarms watching one of the service's metrics, by the metric's role."""
+    """The alarms watching one of the service's metrics, by the metric's role (as
+    ``ServiceResources.alarms`` holds them: role to alarm name; a second alarm on the same
+    role is keyed ``role:alarm-name``)."""
     mine = {
         (d.namespace, d.name, frozenset(d.dimensions)): role for role, d in metric_ids(res).items()
     }
-    return {
-        name: mine[metric]
-        for name, watched in sorted(alarms.items())
-        for metric in watched
-        if metric in mine
-    }
+    out: dict[str, str] = {}
+    for name, watched in sorted(alarms.items()):
+        for role in sorted({mine[metric] for metric in watched if metric in mine}):
+            out[role if role not in out else f"{role}:{name}"] = name
+    return out
 
 
 def _profile(name: str, spec: ServiceSpec, capacity: int, ceiling: int | None) -> ServiceProfile:

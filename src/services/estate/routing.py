@@ -27,6 +27,8 @@ from fnmatch import fnmatchcase
 from services.aws.resources import Estate, Route
 
 _WILD = re.compile(r"[*?\[]")
+_WILDCARD = re.compile(r"\*|\?|\[!?\]?[^\]]*\]")
+"""One wildcard of a pattern: ``*``, ``?`` or a whole character class (``[ab]``, ``[!]x]``)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -145,8 +147,8 @@ def _may_meet(a: str, b: str) -> bool:
         return fnmatchcase(a, b)
     if not b_wild:
         return fnmatchcase(b, a)
-    a_head, a_tail = _WILD.split(a)[0], _WILD.split(a)[-1]
-    b_head, b_tail = _WILD.split(b)[0], _WILD.split(b)[-1]
+    a_head, a_tail = _WILDCARD.split(a)[0], _WILDCARD.split(a)[-1]
+    b_head, b_tail = _WILDCARD.split(b)[0], _WILDCARD.split(b)[-1]
     heads = a_head.startswith(b_head) or b_head.startswith(a_head)
     tails = a_tail.endswith(b_tail) or b_tail.endswith(a_tail)
     return heads and tails

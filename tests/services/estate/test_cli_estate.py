@@ -134,6 +134,9 @@ def test_validate_check_aws_names_each_resource_the_account_does_not_have(
         )
     )
     assert _cli(tmp_path, "validate", str(path)).returncode == 0  # the file itself is fine
+    embedded = _cli(tmp_path, "validate", str(path), "--check-aws")
+    assert embedded.returncode == 2
+    assert "the embedded emulator starts empty" in embedded.stderr
     done = _cli(tmp_path, "validate", str(path), "--check-aws", url=foreign.endpoint_url)
     assert done.returncode == 2
     assert f"{path}: 2 problems in estate file" in done.stderr

@@ -18,11 +18,13 @@ import pytest
 import yaml
 
 from estatekit import AMI, ForeignEstate, tags
+from orchestrator.intake import from_event
 from services.aws.port import AwsPort, open_aws_port
 from services.aws.resources import metric_ids
 from services.errors import DiscoveryError, EstateFileError
 from services.estate.discover import Discovered, discover
 from services.estate.realise import realise
+from services.estate.routing import owner_of
 from services.settings import Settings
 
 SCHEMA = Path(__file__).parents[3] / "docs" / "estate.schema.json"
@@ -131,11 +133,13 @@ def test_the_draft_realises_onto_the_metrics_the_accounts_alarms_watch(
 ) -> None:
     realised = realise(port, discovered.estate, "estate.yaml")
     checkout = realised.estate.services["checkout"]
-    assert checkout.alarms == {"checkout-5xx": "errors", "checkout-latency": "latency"}
+    assert checkout.alarms == {"errors": "checkout-5xx", "latency": "checkout-latency"}
+    roles = {name: role for role, name in checkout.alarms.items()}
     metrics = metric_ids(checkout)
-    alarms = port.cloudwatch.describe_alarms(AlarmNames=list(checkout.alarms))["MetricAlarms"]
+    alarms = port.cloudwatch.describe_alarms(AlarmNames=list(roles))["MetricAlarms"]
+    assert len(alarms) == 2
     for alarm in alarms:
-        role = checkout.alarms[alarm["AlarmName"]]
+        role = roles[alarm["AlarmName"]]
         assert metrics[role].name == alarm["MetricName"]
         assert metrics[role].namespace == alarm["Namespace"]
         assert dict(metrics[role].dimensions) == {
@@ -161,6 +165,17 @@ def test_the_draft_realises_onto_the_metrics_the_accounts_alarms_watch(
     assert catalogue["checkout"].baseline_capacity == 2
     assert catalogue["orders-db"].owners == ("team-data", "dba")
     assert realised.estate.services["resize"].alias == "live"
+    # An alarm of the account firing is about the service whose metric it watches.
+    for name in ("checkout-5xx", "checkout-latency"):
+        arn = f"arn:aws:cloudwatch:us-east-1:{foreign.account_id}:alarm:{name}"
+        assert owner_of(realised.estate, arn) == "checkout"
+        event = {
+            "detail-type": "CloudWatch Alarm State Change",
+            "detail": {"alarmName": name, "state": {"value": "ALARM"}},
+        }
+        alert = from_event(realised.estate, event, step=0)
+        assert alert is not None
+        assert alert["service"] == "checkout"
 
 
 # -- what it cannot decide ------------------------------------------------------------------------
