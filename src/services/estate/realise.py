@@ -58,6 +58,17 @@ class _MissingError(Exception):
 def realise(port: AwsPort, spec: EstateFile, source: Path | str = "<estate>") -> RealisedEstate:
     """Look every resource of ``spec`` up through ``port``; ``EstateFileError`` lists each
     that is missing or unreadable."""
+    if spec.region is not None and spec.region != port.region:
+        raise EstateFileError(
+            source,
+            [
+                ValidationIssue(
+                    "region",
+                    f"the estate is in {spec.region}, but the commander reaches {port.region}: "
+                    f"set IC_AWS_REGION={spec.region}",
+                )
+            ],
+        )
     issues: list[ValidationIssue] = []
     services: dict[str, ServiceResources] = {}
     catalogue: dict[str, ServiceProfile] = {}

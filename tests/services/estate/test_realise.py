@@ -113,3 +113,22 @@ def test_a_file_naming_what_the_account_has_realises(port: AwsPort, foreign: For
     assert checkout.load_balancer_dimension == foreign.load_balancer_dimension
     assert realised.estate.quarantine_security_group_id == foreign.quarantine_security_group_id
     assert realised.catalogue["checkout"].max_capacity == 6
+
+
+def test_an_estate_in_another_region_than_the_commander_reaches_is_refused(
+    port: AwsPort,
+) -> None:
+    spec = parse_estate(
+        "version: 1\nname: shop\nregion: eu-west-1\nservices:\n"
+        "  orders-db: {kind: rds, resources: {db_instance: orders-db}}\n",
+        "estate.yaml",
+    )
+    with pytest.raises(EstateFileError) as refused:
+        realise(port, spec, "estate.yaml")
+    assert [(i.field, i.message) for i in refused.value.issues] == [
+        (
+            "region",
+            f"the estate is in eu-west-1, but the commander reaches {port.region}: "
+            "set IC_AWS_REGION=eu-west-1",
+        )
+    ]
