@@ -10,7 +10,8 @@ from agents.model import ServiceFacts
 from orchestrator.context import RunContext
 from orchestrator.state import Alert
 from services.aws import actions, telemetry
-from services.aws.resources import metric_ids
+from services.aws.resources import ServiceResources, metric_ids
+from services.scenario.model import ServiceKind
 
 HISTORY_STEPS = 60
 
@@ -53,6 +54,12 @@ def _read_series(ctx: RunContext, services: Iterable[str]) -> dict[str, dict[str
                 100.0 * e / r if r > 0 else 0.0 for e, r in zip(errors, requests, strict=True)
             ]
     return out
+
+
+def ms_per_latency_unit(res: ServiceResources) -> float:
+    """Milliseconds per unit of a service's latency metrics: CloudWatch gives a load
+    balancer's and a database's in seconds, a function's (Lambda ``Duration``) in ms."""
+    return 1.0 if res.kind is ServiceKind.LAMBDA else 1000.0
 
 
 def logs(ctx: RunContext, services: Iterable[str], since_step: int) -> dict[str, list[str]]:

@@ -12,6 +12,7 @@ get the right status; SNS subscription handshakes are confirmed through an
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -221,7 +222,15 @@ def test_a_generic_alert_about_checkout_opens_an_incident_and_its_resolve_is_tak
     # The estate is healthy (paused before its fault), so detection has already closed the
     # lone alert as noise: an ended incident, which its alert's resolve leaves ended.
     assert got.json()["status"] == "noise"
-    assert [i["id"] for i in _new_incidents(running, before)] == [incident["id"]]
+    [listed] = _new_incidents(running, before)
+    assert listed["id"] == incident["id"]
+    # The list says why, naming where checkout's metrics stood.
+    assert re.fullmatch(
+        r"checkout errors \d+\.\d % and latency \d+ ms within their normal band; "
+        r"no persistent anomaly: a transient",
+        listed["reason"],
+    ), listed["reason"]
+    assert listed["kind"] == "incident"
 
 
 def test_a_repeat_of_an_alert_about_the_estate_opens_no_second_incident(running: Running) -> None:
