@@ -3,6 +3,8 @@
 - ``ingest`` normalises EventBridge events (CloudWatch alarm state changes, GuardDuty findings,
   CloudTrail API calls) into alerts, drops repeats, attaches an alert to an open incident of the
   same or a neighbouring service, and otherwise opens an incident and starts its graph;
+  ``ingest_signals`` takes the gateway's alerts the same way, and puts one that no service of
+  the estate matches on a triage incident for a person (``orchestrator.triage``);
 - ``tick`` records revision changes it reads back from AWS (the change history diagnosis
   uses), scans every metric of the estate with the detection scorer (faults that trip no
   alarm, such as a slow leak, still open an incident), and resumes every thread whose wait

@@ -122,9 +122,10 @@ class Harness:
 
 
 @contextmanager
-def harness(folder: Path, *, step: int = 5) -> Iterator[Harness]:
+def harness(folder: Path, *, step: int = 5, recover: bool = True) -> Iterator[Harness]:
     """A commander on an estate with no services; opened again on the same ``folder``, it
-    finds what the last one left (checkpoints, audit trail), as after a restart."""
+    finds what the last one left (checkpoints, audit trail), as after a restart (without
+    ``recover``: as a worker whose store did not list the incident yet)."""
     port = AwsPort(
         mode=AwsMode.ACCOUNT, region="us-east-1", config=Config(), endpoint_url=UNANSWERED
     )
@@ -140,7 +141,8 @@ def harness(folder: Path, *, step: int = 5) -> Iterator[Harness]:
     try:
         with open_checkpointer(folder / "checkpoints.sqlite") as saver:
             commander = Commander(build_graph(saver), ctx, trail=trail)
-            commander.recover()
+            if recover:
+                commander.recover()
             yield Harness(commander, trail, registry)
     finally:
         trail.close()
@@ -298,3 +300,20 @@ def test_a_restarted_commander_adopts_it_and_its_burst_still_joins_it(tmp_path: 
         assert (summary.kind, summary.alerts, summary.severity) == ("triage", 2, "sev1")
         h.commander.ingest_signals([_signal("am:1", firing=False), _signal("am:2", firing=False)])
         assert h.commander.incidents[incident_id].status == "resolved"
+
+
+def test_an_alert_handled_again_after_a_crash_opens_nothing_twice(tmp_path: Path) -> None:
+    """A worker died after writing the triage thread, before its store listed it: the worker
+    taking over handles the same delivery again, at the same step, and finds that thread."""
+    with harness(tmp_path) as h:
+        (first,), _ = h.commander.ingest_signals([_signal("am:1")])
+
+    with harness(tmp_path, recover=False) as h:
+        assert first not in h.commander.incidents
+        (again,), _ = h.commander.ingest_signals([_signal("am:1")])
+
+        assert again == first
+        assert h.commander.incidents[first].triage == ("alertmanager", "payments")
+        assert len(h.values(first)["alerts"]) == 1
+        opened = [e for e in h.trail.for_incident(first) if e.kind == "incident.opened"]
+        assert len(opened) == 1
