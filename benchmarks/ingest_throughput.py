@@ -266,9 +266,9 @@ async def measure(args: argparse.Namespace, conn: Connection, url: str, key: str
         f"commander: {deliveries} deliveries accepted in all (warm-up included), each "
         f"{firing_each} firing + {resolved_each} resolved alert(s), so "
         f"{deliveries * firing_each} firing alerts queued. After draining its queue the "
-        f"commander had taken {taken['alerts_in'] + taken['unrouted']} firing alerts: "
-        f"{taken['alerts_in']} routed to a service (commander.alerts_in), {taken['unrouted']} "
-        f"naming no service of the estate (journaled only); {taken['incidents']} incidents."
+        f"commander had taken {taken['alerts_in']} firing alerts (commander.alerts_in): "
+        f"{taken['alerts_in'] - taken['unrouted']} routed to a service, {taken['unrouted']} "
+        f"naming no service of the estate (on triage incidents); {taken['incidents']} incidents."
     )
     print(
         f"commander, held during the turns and drained after each: took the {queued:.0f} "

@@ -237,8 +237,8 @@ class Answer:
 class Sender:
     """A thread posting generic alerts to one gateway, one at a time, every ``every_s``,
     until ``stop``: one in ``routed_every`` about a service of the estate (``checkout``), the
-    others about no service of it (journaled as unrouted: cheap for the worker). Every
-    fingerprint is new. Records every answer."""
+    others about no service of it (each joining the burst's triage incident: a few store calls
+    for the worker, no graph run). Every fingerprint is new. Records every answer."""
 
     def __init__(
         self, running: Cluster, prefix: str, *, gateway: int = 0, every_s: float = 0.02,

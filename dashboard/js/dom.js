@@ -39,6 +39,11 @@ export function badge(kind, value) {
   return h("span", { class: `badge ${kind}-${value ?? "none"}` }, label(value ?? "unrated"));
 }
 
+/** Marks an incident opened by alerts that no service of the estate matches. */
+export function triageBadge() {
+  return h("span", { class: "badge kind-triage", title: "No service of the estate matches its alerts: a person routes it; no automatic action." }, "triage");
+}
+
 export function section(title, ...children) {
   const id = `s-${title.toLowerCase().replace(/[^a-z]+/g, "-")}`;
   return h("section", { class: "panel", "aria-labelledby": id }, h("h3", { id }, title), ...children);

@@ -3,7 +3,7 @@
 
 import { api, ApiError } from "./api.js";
 import { metricChart } from "./charts.js";
-import { badge, duration, h, label, section, when } from "./dom.js";
+import { badge, duration, h, label, section, triageBadge, when } from "./dom.js";
 
 export async function fetchIncident(id) {
   const base = `/v1/incidents/${encodeURIComponent(id)}`;
@@ -20,18 +20,28 @@ function header(d) {
     h("h2", { tabindex: "-1" }, d.title),
     h("dl", { class: "facts" },
       h("dt", {}, "Id"), h("dd", {}, d.id),
-      h("dt", {}, "Status"), h("dd", { id: "incident-status" }, badge("status", d.status)),
+      h("dt", {}, "Status"), h("dd", {}, h("span", { id: "incident-status" }, badge("status", d.status)), d.kind === "triage" ? [" ", triageBadge()] : null),
       h("dt", {}, "Severity"), h("dd", {}, badge("sev", d.severity)),
       h("dt", {}, "Services"), h("dd", {}, d.services.join(", ") || "—"),
       h("dt", {}, "Opened"), h("dd", {}, when(d.opened_at)),
       h("dt", {}, "MTTD / MTTR"), h("dd", {}, `${duration(d.time_to_detect_s)} / ${duration(d.time_to_resolve_s)}`),
       h("dt", {}, "Acknowledged by"), h("dd", {}, d.acknowledged_by ?? "nobody yet"),
       h("dt", {}, "Round"), h("dd", {}, d.round ?? "—"),
+      d.reason && [h("dt", {}, "Why"), h("dd", { id: "incident-reason", class: "wide" }, d.reason)],
       d.duplicate_of && [
         h("dt", {}, "Closed into"),
         h("dd", { id: "duplicate-of" },
           h("a", { href: `#/incidents/${encodeURIComponent(d.duplicate_of)}` }, d.duplicate_of),
           " (same root cause)")]));
+}
+
+function triage(d) {
+  if (d.kind !== "triage") return null;
+  return h("section", { class: "panel triage", "aria-labelledby": "s-triage" },
+    h("h3", { id: "s-triage" }, "Triage: a person routes this"),
+    h("p", {}, "No service of the estate matches its alerts, so the commander takes no automatic action: it escalated them to on-call at once. ",
+      "Route them (add their service to the estate, or fix the labels the alert carries), then resolve this incident."),
+    h("ul", { class: "evidence" }, d.alert_list.map((a) => h("li", {}, `${a.summary} (${a.source}${a.details?.service ? `, service ${a.details.service}` : ""}${a.details?.resource ? `, resource ${a.details.resource}` : ""})`))));
 }
 
 function approval(d, onAnswer, me) {
@@ -143,6 +153,7 @@ export function renderIncident(root, got, onAnswer, me) {
   const d = got.detail;
   root.replaceChildren(...[
     header(d),
+    triage(d),
     approval(d, onAnswer, me),
     h("div", { class: "columns" }, hypotheses(d.hypotheses), actions(got.actions)),
     votes(got.votes),

@@ -1,7 +1,7 @@
 // The incident list: filters, one row per incident, "load more" for the next page.
 
 import { api, query } from "./api.js";
-import { badge, duration, FINISHED, h, label } from "./dom.js";
+import { badge, duration, FINISHED, h, label, triageBadge } from "./dom.js";
 
 export const STATUSES = ["open", "confirmed", "mitigating", "awaiting_approval", "resolved", "escalated", "closed", "noise"];
 export const SEVERITIES = ["sev1", "sev2", "sev3", "sev4"];
@@ -53,8 +53,10 @@ export function renderList(root, { items, more }, onFilter) {
   const now = latest(items);
   const rows = items.map((i) =>
     h("tr", { "data-incident": i.id, class: i.pending_approval ? "waiting" : null },
-      h("td", {}, h("a", { href: `#/incidents/${encodeURIComponent(i.id)}` }, i.title), h("div", { class: "muted" }, i.id)),
-      h("td", {}, badge("status", i.status), i.pending_approval ? h("div", { class: "ask" }, "needs approval") : null),
+      h("td", {}, h("a", { href: `#/incidents/${encodeURIComponent(i.id)}` }, i.title), h("div", { class: "muted" }, i.id),
+        i.reason ? h("div", { class: "reason" }, i.reason) : null),
+      h("td", {}, badge("status", i.status), i.kind === "triage" ? triageBadge() : null,
+        i.pending_approval ? h("div", { class: "ask" }, "needs approval") : null),
       h("td", {}, badge("sev", i.severity)),
       h("td", {}, i.services.join(", ") || "—"),
       h("td", { class: "num" }, age(i, now)),

@@ -87,7 +87,7 @@ function say(text, kind = "ok") {
 
 // -- live updates ------------------------------------------------------------------------------
 
-const LIST_KINDS = /^(incident\.|approval\.|action$)/;
+const LIST_KINDS = /^(incident\.|approval\.|alert\.attached$|action$)/; // alert.attached: its count
 let timer = null;
 
 function onEvent(event) {

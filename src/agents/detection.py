@@ -21,13 +21,15 @@ causal (point ``i`` depends on points ``<= i`` only).
 
 An incident is confirmed when an SLO or saturation metric stays anomalous for ``persistence``
 consecutive points. It is closed as noise when the metrics are back to normal by then (a
-transient spike), or when an alarm flaps while its metric never leaves its band.
+transient spike), or when an alarm flaps while its metric never leaves its band; the verdict
+names the metrics of the alerted services and where they stand (``noise_reason``), so a person
+reading the incident list can check it.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -177,18 +179,21 @@ def assess(
     persistence: int = 3,
     security_finding: bool = False,
     alarm_flips: int = 0,
+    focus: Iterable[str] = (),
+    ms_per_latency_unit: Mapping[str, float] | None = None,
 ) -> Assessment:
-    """Confirm or close an incident from its metrics (and whether a security finding came)."""
+    """Confirm or close an incident from its metrics (and whether a security finding came).
+    ``focus``: the services its alerts are about, whose metrics a noise verdict names
+    (``noise_reason``)."""
     anomalies = find_anomalies(series, persistence)
     services = {a.service for a in anomalies}
     if security_finding:
         return Assessment(True, None, "sev1", tuple(anomalies), max(1, len(services)))
     if not anomalies:
-        reason = (
-            f"alarm flapped {alarm_flips} times while its metrics stayed in band"
-            if alarm_flips >= 3
-            else "metrics back within their baseline band: a transient, not an incident"
-        )
+        reason = noise_reason(
+            series, focus, persistence=persistence, alarm_flips=alarm_flips,
+            ms_per_latency_unit=ms_per_latency_unit or {},
+        )  # fmt: skip
         return Assessment(False, reason, "sev4", (), 0)
     critical = any(tiers.get(s) == "critical" for s in services)
     slo_hit = any(a.metric in {"errors", "latency", "throttles"} for a in anomalies)
@@ -199,6 +204,76 @@ def assess(
     else:
         severity = "sev3"
     return Assessment(True, None, severity, tuple(anomalies), len(services))
+
+
+REASON_METRICS = (
+    "errors", "latency", "throttles", "write_latency", "cpu", "memory", "connections",
+    "concurrency", "free_storage", "capacity", "requests",
+)  # fmt: skip
+"""The metrics a noise verdict names, most telling first (SLO metrics, then saturation)."""
+REASON_PER_SERVICE = 2
+REASON_SERVICES = 3
+
+
+def noise_reason(
+    series: Mapping[str, Mapping[str, Sequence[float]]],
+    focus: Iterable[str],
+    *,
+    persistence: int,
+    alarm_flips: int = 0,
+    ms_per_latency_unit: Mapping[str, float] | None = None,
+) -> str:
+    """Why metrics with no persistent anomaly make an incident noise, in a line a person can
+    check: the latest value of the first ``REASON_PER_SERVICE`` metrics (``REASON_METRICS``
+    order) of each service in ``focus`` (the first ``REASON_SERVICES``, by name), said to be
+    within their normal band, or out of it but not for ``persistence`` points running (a
+    transient). ``ms_per_latency_unit``: milliseconds per unit of a service's latencies
+    (1000, CloudWatch's seconds, when missing)."""
+    units = ms_per_latency_unit or {}
+    calm: list[str] = []
+    jumpy: list[str] = []
+    for service in sorted(s for s in set(focus) if s in series)[:REASON_SERVICES]:
+        inside: list[str] = []
+        outside: list[str] = []
+        for metric in REASON_METRICS:
+            x = np.asarray(series[service].get(metric, ()), dtype=float)
+            if not len(x) or not np.isfinite(x[-1]):
+                continue
+            said = _say(metric, float(x[-1]), units.get(service, 1000.0))
+            out = score_at(x, len(x) - 1, direction=BAD_DIRECTION.get(metric, 0)) >= ANOMALOUS
+            (outside if out else inside).append(said)
+            if len(inside) + len(outside) == REASON_PER_SERVICE:
+                break
+        if inside:
+            calm.append(f"{service} {' and '.join(inside)}")
+        if outside:
+            jumpy.append(f"{service} {' and '.join(outside)}")
+    parts: list[str] = []
+    if alarm_flips >= 3:
+        parts.append(f"alarm flapped {alarm_flips} times")
+    if calm:
+        parts.append(f"{', '.join(calm)} within {'their' if _plural(calm) else 'its'} normal band")
+    if jumpy:
+        parts.append(f"{', '.join(jumpy)} out of band for fewer than {persistence} points running")
+    if not calm and not jumpy:
+        parts.append("metrics back within their baseline band")
+    tail = "no persistent anomaly" if alarm_flips >= 3 else "no persistent anomaly: a transient"
+    return "; ".join([*parts, tail])
+
+
+def _plural(said: list[str]) -> bool:
+    return len(said) > 1 or " and " in said[0]
+
+
+def _say(metric: str, value: float, ms_per_unit: float) -> str:
+    """``metric`` at ``value``, as a person reads it."""
+    if metric in {"latency", "write_latency"}:
+        return f"{metric.replace('_', ' ')} {value * ms_per_unit:.0f} ms"
+    if metric == "errors":
+        return f"errors {value:.1f} %"
+    if metric in {"cpu", "memory"}:
+        return f"{metric} {value:.0f} %"
+    return f"{metric.replace('_', ' ')} {value:.3g}"
 
 
 def vote_on(candidate: Candidate, assessment: Assessment) -> Vote:

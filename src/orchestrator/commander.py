@@ -3,6 +3,8 @@
 - ``ingest`` normalises EventBridge events (CloudWatch alarm state changes, GuardDuty findings,
   CloudTrail API calls) into alerts, drops repeats, attaches an alert to an open incident of the
   same or a neighbouring service, and otherwise opens an incident and starts its graph;
+  ``ingest_signals`` takes the gateway's alerts the same way, and puts one that no service of
+  the estate matches on a triage incident for a person (``orchestrator.triage``);
 - ``tick`` records revision changes it reads back from AWS (the change history diagnosis
   uses), scans every metric of the estate with the detection scorer (faults that trip no
   alarm, such as a slow leak, still open an incident), and resumes every thread whose wait
@@ -28,10 +30,10 @@ from langgraph.checkpoint.base import BaseCheckpointSaver
 from langgraph.types import Command, StateSnapshot
 
 from agents import detection
-from orchestrator import evidence, intake, journal, tally
+from orchestrator import evidence, intake, journal, tally, triage
 from orchestrator.checkpoints import thread_ids
 from orchestrator.context import RunContext
-from orchestrator.correlation import Tracked, correlate
+from orchestrator.correlation import Tracked, TriageGroup, correlate, triage_for, triage_group
 from orchestrator.graph import IncidentGraph
 from orchestrator.intake import Signal
 from orchestrator.state import Alert, Entry, IncidentState
@@ -90,71 +92,106 @@ class Commander:
 
     def ingest_alerts(self, alerts: list[Alert]) -> list[str]:
         opened: list[str] = []
-        metrics = self.ctx.metrics
         for alert in alerts:
-            self.alerts_in += 1
-            if metrics is not None:
-                metrics.alerts_received.labels(alert["source"]).inc()
             target = correlate(alert, self.incidents.values(), self.ctx.estate.depends_on)
+            self._count(alert, joined=target is not None)
             if target is None:
                 opened.append(self._open(alert))
-                if metrics is not None:
-                    metrics.incidents_opened.inc()
             else:
-                self.alerts_deduplicated += 1
-                if metrics is not None:
-                    metrics.alerts_deduplicated.labels(alert["source"]).inc()
                 target.fingerprints.add(alert["fingerprint"])
                 target.resolved_alerts.discard(alert["fingerprint"])
                 if not target.finished:  # a noise incident's suppression is not extended
                     target.last_alert_step = alert["step"]
                 self._journal([journal.attached(target.id, alert)])
-        if metrics is not None and self.alerts_in:
-            metrics.noise_reduction.set(self.alerts_deduplicated / self.alerts_in)
         return opened
+
+    def _count(self, alert: Alert, *, joined: bool, unrouted: bool = False) -> None:
+        """Count an alert in: received, and joined (deduplicated) or opening an incident."""
+        self.alerts_in += 1
+        self.alerts_deduplicated += int(joined)
+        metrics = self.ctx.metrics
+        if metrics is None:
+            return
+        metrics.alerts_received.labels(alert["source"]).inc()
+        if unrouted:
+            metrics.alerts_unrouted.labels(alert["source"]).inc()
+        if joined:
+            metrics.alerts_deduplicated.labels(alert["source"]).inc()
+        else:
+            metrics.incidents_opened.inc()
+        metrics.noise_reduction.set(self.alerts_deduplicated / self.alerts_in)
 
     def normalise(self, event: dict[str, Any]) -> Alert | None:
         """An alert for EventBridge events that signal trouble; None for the rest."""
         return intake.from_event(self.ctx.estate, event, self.ctx.clock.step)
 
     def ingest_signals(self, signals: list[Signal]) -> tuple[list[str], int]:
-        """Alerts from the gateway: firing ones are ingested like any other, resolved ones
-        mark their alert resolved (an incident whose alerts have all resolved, and that is not
-        in the middle of an action, resolves). Returns the incidents opened, and how many
-        signals named no service of the estate (kept in the audit trail, opening nothing)."""
-        alerts: list[Alert] = []
+        """Alerts from the gateway, in order: a firing one about a service of the estate is
+        ingested like any other; one that no service matches opens or joins a triage incident
+        (``orchestrator.triage``); a resolved one marks its alert resolved (an incident whose
+        alerts have all resolved, and that is not in the middle of an action, resolves).
+        Returns the incidents opened (triage ones too), and how many firing signals no
+        service of the estate matched."""
+        opened: list[str] = []
         unrouted = 0
-        step = self.ctx.clock.step
         for signal in signals:
             if not signal.firing:
                 self._alert_resolved(signal.fingerprint)
                 continue
-            alert = intake.from_signal(self.ctx.estate, signal, step)
-            if alert is None:
-                unrouted += 1
-                self._journal([journal.unrouted(signal)])
+            alert = intake.from_signal(self.ctx.estate, signal, self.ctx.clock.step)
+            if alert is not None:
+                opened += self.ingest_alerts([alert])
                 continue
-            alerts.append(alert)
-        return self.ingest_alerts(alerts), unrouted
+            unrouted += 1
+            if (triaged := self._triage(triage.alert_of(signal, self.ctx.clock.step))) is not None:
+                opened.append(triaged)
+        return opened, unrouted
 
-    def _open(self, alert: Alert) -> str:
-        # The step keeps ids apart when the same alert fires again after its incident ended.
-        seed = f"{self.ctx.estate.run_id}:{alert['fingerprint']}:{alert['step']}"
-        digest = hashlib.sha256(seed.encode())
-        incident_id = f"inc-{digest.hexdigest()[:10]}"
-        snapshot = self.graph.get_state(self._config(incident_id))
+    def _triage(self, alert: Alert) -> str | None:
+        """Open a triage incident for ``alert`` (its id), or join it to one (None)."""
+        target = triage_for(alert, self.incidents.values())
+        self._count(alert, joined=target is not None, unrouted=True)
+        if target is None:
+            return self._open(alert, triage_group(alert))
+        config = self._config(target.id)
+        repeat = alert["fingerprint"] in target.fingerprints
+        target.fingerprints.add(alert["fingerprint"])
+        target.resolved_alerts.discard(alert["fingerprint"])
+        target.last_alert_step = alert["step"]
+        self._journal([journal.attached(target.id, alert), journal.unrouted(target.id, alert)])
+        listed = self.store.get(target.id)
+        if repeat and listed is not None and triage.severity_of(alert) >= (listed.severity or ""):
+            return None  # a repeat changes nothing (the cheap path of a sender's retries)
+        snapshot = self.graph.get_state(config)
+        if update := triage.joined(snapshot.values, alert, repeat=repeat):
+            self.graph.update_state(config, update, as_node="escalate")
+            snapshot = self.graph.get_state(config)
+        self._summarise(target, snapshot)  # the list counts its alerts
+        return None
+
+    def _open(self, alert: Alert, group: TriageGroup | None = None) -> str:
+        """Open an incident for ``alert`` and run its thread; with a ``group``, a triage
+        incident, whose thread is written at its end (escalated) and never runs."""
+        incident_id, snapshot = self._thread_for(alert, group)
         if snapshot.values:  # opened by a worker that died before it finished with the alert
             return self._adopt(incident_id, snapshot).id
         incident = Tracked(
             id=incident_id,
-            services={alert["service"]},
+            services={alert["service"]} - {""},
             opened_step=alert["step"],
             fingerprints={alert["fingerprint"]},
             last_alert_step=alert["step"],
             security=alert["fault_hint"] is not None,
+            triage=group,
         )
         self.incidents[incident_id] = incident
-        self._journal([journal.opened(incident_id, alert)])
+        unrouted = [] if group is None else [journal.unrouted(incident_id, alert)]
+        self._journal([journal.opened(incident_id, alert), *unrouted])
+        if group is not None:
+            config = self._config(incident_id)
+            self.graph.update_state(config, triage.opened(incident_id, alert), as_node="escalate")
+            self._absorb(incident, self.graph.get_state(config))
+            return incident_id
         initial: IncidentState = {
             "incident_id": incident_id,
             "alerts": [alert],
@@ -167,6 +204,22 @@ class Commander:
         }
         self._run(incident, initial)
         return incident_id
+
+    def _thread_for(self, alert: Alert, group: TriageGroup | None) -> tuple[str, StateSnapshot]:
+        """The id of the thread ``alert`` opens, and its snapshot: empty, or that of a thread
+        ``alert`` opened already. The step keeps ids apart when the same alert fires again
+        after its incident ended; a triage incident may end and its alert open one again within
+        a step, so a triage id is salted past those that ended (one just opened is escalated)."""
+        base = f"{self.ctx.estate.run_id}:{'triage:' if group else ''}{alert['fingerprint']}"
+        base += f":{alert['step']}"
+        again = 0
+        while True:
+            seed = f"{base}:{again}" if again else base
+            incident_id = f"inc-{hashlib.sha256(seed.encode()).hexdigest()[:10]}"
+            snapshot = self.graph.get_state(self._config(incident_id))
+            if group is None or snapshot.values.get("status", "escalated") == "escalated":
+                return incident_id, snapshot
+            again += 1
 
     # -- the clock --------------------------------------------------------------------------------
 
@@ -238,10 +291,10 @@ class Commander:
 
     def resolve(self, incident_id: str, by: str, reason: str) -> bool:
         """A person (or all its alerts resolving) ends ``incident_id`` as resolved: its
-        thread jumps to its end (a pending approval or wait is dropped). False when it had
-        ended already."""
+        thread jumps to its end (a pending approval or wait is dropped). An escalated one
+        too: its person fixed it. False when it had ended otherwise already."""
         incident = self._get(incident_id)
-        if incident.finished:
+        if not incident.live:
             return False
         entry = Entry(step=self.ctx.clock.step, node="resolve", text=f"resolved by {by}: {reason}")
         self._journal(
@@ -261,7 +314,7 @@ class Commander:
 
     def _alert_resolved(self, fingerprint: str) -> None:
         for incident in self.incidents.values():
-            if incident.finished or fingerprint not in incident.fingerprints:
+            if not incident.live or fingerprint not in incident.fingerprints:
                 continue
             incident.resolved_alerts.add(fingerprint)
             pending_action = incident.waiting is not None and incident.waiting["type"] == "wait"
@@ -305,13 +358,15 @@ class Commander:
         """Track a thread the checkpointer holds, and run on one that died inside a node."""
         values = snapshot.values
         alerts: list[Alert] = values.get("alerts", [])
+        triaged = values.get("kind") == "triage" and bool(alerts)
         incident = Tracked(
             id=incident_id,
-            services={a["service"] for a in alerts} | set(values.get("services", [])),
+            services=({a["service"] for a in alerts} | set(values.get("services", []))) - {""},
             opened_step=int(values.get("opened_step", 0)),
             fingerprints={a["fingerprint"] for a in alerts},
             security=any(a["fault_hint"] for a in alerts),
             last_alert_step=max((a["step"] for a in alerts), default=0),
+            triage=triage_group(alerts[0]) if triaged else None,
         )
         self.incidents[incident_id] = incident
         if self.trail is not None:

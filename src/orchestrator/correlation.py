@@ -8,6 +8,15 @@ finding or not) and is about a related service. Before diagnosis any connected s
 related (the root cause is not known yet); after it, the incident's services and those that
 depend on them (degradation travels up to callers, so their alerts are symptoms of the same
 cause).
+
+An alert no service of the estate matches goes to triage instead (``triage_for``): it never
+joins an incident of the estate, and no alert of the estate joins a triage incident. It joins
+the live triage incident that already holds it (a repeat), else the live one of its group
+opened within ``WINDOW_STEPS``, else it opens one. Its group is its source and the service it
+names, if any: a burst of alerts that one monitoring system sends about one service the estate
+does not know is one page for a person, not one per alert, while alerts about two unknown
+services (two owners, most likely) or from two systems are not buried under each other's
+title.
 """
 
 from __future__ import annotations
@@ -20,6 +29,9 @@ from orchestrator.state import Alert
 
 WINDOW_STEPS = 15
 NOISE_SUPPRESSION_STEPS = 15
+
+TriageGroup = tuple[str, str | None]
+"""An unrouted alert's source and the service it names (None: it names none)."""
 
 
 @dataclass(slots=True)
@@ -45,6 +57,14 @@ class Tracked:
     that starts soon after a false alarm on the same metric waits out the window at most."""
     resolved_alerts: set[str] = field(default_factory=set)
     acknowledged_by: str | None = None
+    triage: TriageGroup | None = None
+    """The group of a triage incident's alerts; None for an incident of the estate."""
+
+    @property
+    def live(self) -> bool:
+        """Alerts may still join it and it may still be resolved: it has not finished, or it
+        was escalated (a person owns it now; their fix, or its alerts resolving, ends it)."""
+        return not self.finished or self.status == "escalated"
 
 
 def correlate(
@@ -53,8 +73,9 @@ def correlate(
     """The incident ``alert`` belongs to, or None when it starts a new one."""
     step = alert["step"]
     for incident in incidents:
-        # An escalated incident is still live: a person owns it, so related alerts join it.
-        live = not incident.finished or incident.status == "escalated"
+        if incident.triage is not None:
+            continue
+        live = incident.live  # escalated too: a person owns it, so related alerts join it
         repeat = alert["fingerprint"] in incident.fingerprints
         recent_noise = (
             incident.status == "noise" and step - incident.last_alert_step < NOISE_SUPPRESSION_STEPS
@@ -65,6 +86,25 @@ def correlate(
         if live and in_window and _belongs(alert, incident, depends_on):
             return incident
     return None
+
+
+def triage_group(alert: Alert) -> TriageGroup:
+    named = alert["details"].get("service")
+    return alert["source"], str(named) if named else None
+
+
+def triage_for(alert: Alert, incidents: Iterable[Tracked]) -> Tracked | None:
+    """The triage incident an alert no service of the estate matches joins, or None when it
+    opens one (see the module docstring)."""
+    live = [i for i in incidents if i.triage is not None and i.live]
+    repeat = next((i for i in live if alert["fingerprint"] in i.fingerprints), None)
+    if repeat is not None:
+        return repeat
+    group = triage_group(alert)
+    in_window = [
+        i for i in live if i.triage == group and alert["step"] - i.opened_step <= WINDOW_STEPS
+    ]
+    return max(in_window, key=lambda i: i.opened_step, default=None)
 
 
 def _belongs(alert: Alert, incident: Tracked, depends_on: Mapping[str, Iterable[str]]) -> bool:

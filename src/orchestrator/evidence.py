@@ -10,7 +10,8 @@ from agents.model import ServiceFacts
 from orchestrator.context import Clock, RunContext
 from orchestrator.state import Alert
 from services.aws import actions, telemetry
-from services.aws.resources import metric_ids
+from services.aws.resources import ServiceResources, metric_ids
+from services.scenario.model import ServiceKind
 
 HISTORY_STEPS = 60
 
@@ -77,6 +78,12 @@ def _on_grid(clock: Clock, got: telemetry.Series, first: int, counted: bool) -> 
         elif last is not None:
             out.append(last)
     return out
+
+
+def ms_per_latency_unit(res: ServiceResources) -> float:
+    """Milliseconds per unit of a service's latency metrics: CloudWatch gives a load
+    balancer's and a database's in seconds, a function's (Lambda ``Duration``) in ms."""
+    return 1.0 if res.kind is ServiceKind.LAMBDA else 1000.0
 
 
 def logs(ctx: RunContext, services: Iterable[str], since_step: int) -> dict[str, list[str]]:

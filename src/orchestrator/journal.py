@@ -5,6 +5,10 @@ Each record carries an idempotency key made of the incident id and the item's pl
 thread (``inc-1:vote:7``), so writing a thread's whole history again (after a restart, when the
 commander re-adopts its threads) stores nothing twice. The audit trail is also the event
 stream the gateway serves, so what is journaled here is what a live dashboard sees.
+
+An alert that no service of the estate matches is journaled twice: as any alert of the triage
+incident it went to (``incident.opened`` or ``alert.attached``), and as ``alert.unrouted``, the
+routing verdict, naming what the alert named.
 """
 
 from __future__ import annotations
@@ -12,7 +16,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any, Protocol
 
-from orchestrator.intake import Signal
 from orchestrator.state import Alert
 from services.audit import AuditEntry, AuditRecord
 
@@ -32,7 +35,7 @@ def opened(incident_id: str, alert: Alert) -> AuditRecord:
         actor=COMMANDER,
         kind="incident.opened",
         incident_id=incident_id,
-        data={"alert": dict(alert), "services": [alert["service"]]},
+        data={"alert": dict(alert), "services": [alert["service"]] if alert["service"] else []},
         key=f"{incident_id}:opened",
     )
 
@@ -122,16 +125,19 @@ def acknowledged_by(entries: Sequence[AuditEntry]) -> str | None:
     return None
 
 
-def unrouted(signal: Signal) -> AuditRecord:
-    """An alert that names no service of the estate: kept, opening nothing."""
+def unrouted(incident_id: str, alert: Alert) -> AuditRecord:
+    """An alert that no service of the estate matches, and the triage incident it went to."""
+    details = alert["details"]
     return AuditRecord(
         actor=COMMANDER,
         kind="alert.unrouted",
-        incident_id=None,
+        incident_id=incident_id,
         data={
-            "fingerprint": signal.fingerprint, "source": signal.source, "title": signal.title,
-            "service": signal.service, "resource": signal.resource,
+            "fingerprint": alert["fingerprint"], "source": alert["source"],
+            "title": alert["summary"], "service": details.get("service"),
+            "resource": details.get("resource"), "step": alert["step"],
         },
+        key=f"{incident_id}:unrouted:{alert['fingerprint']}:{alert['step']}",
     )  # fmt: skip
 
 

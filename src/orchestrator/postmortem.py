@@ -22,13 +22,14 @@ def render(
 ) -> str:
     lines = [f"# Postmortem: {summary.title}", ""]
     lines += [
-        f"- **Incident:** `{summary.id}`",
+        f"- **Incident:** `{summary.id}`" + (" (triage)" if summary.kind == "triage" else ""),
         f"- **Status:** {summary.status}" + (f" ({summary.severity})" if summary.severity else ""),
         f"- **Services:** {', '.join(summary.services) or 'none'}",
         f"- **Opened:** {summary.opened_at.isoformat()}",
         f"- **Time to detect:** {_duration(summary.time_to_detect_s)}",
         f"- **Time to resolve:** {_duration(summary.time_to_resolve_s)}",
         f"- **Alerts:** {summary.alerts}",
+        *([f"- **Why:** {summary.reason}"] if summary.reason else []),
         "",
         "## Root cause",
         "",

@@ -18,8 +18,10 @@ class Alert(TypedDict):
 
     fingerprint: str
     source: str
-    """cloudwatch | guardduty | cloudtrail"""
+    """cloudwatch | guardduty | cloudtrail | detector, or the gateway's source (alertmanager,
+    grafana, pagerduty, generic, ...)"""
     service: str
+    """The service of the estate it is about; '' for a triage incident's alert (none matches)."""
     summary: str
     step: int
     fault_hint: str | None
@@ -85,6 +87,11 @@ class IncidentState(TypedDict):
     recovered: NotRequired[bool]
     duplicate_of: NotRequired[str]
     """The incident already working this one's root cause; this one closes into it."""
+    kind: NotRequired[Literal["incident", "triage"]]
+    """triage: opened by alerts no service of the estate matches (``orchestrator.triage``);
+    absent: an incident of the estate."""
+    reason: NotRequired[str]
+    """Why it ended as it did, in a line for the incident list (noise, triage)."""
 
 
 class VoteTask(TypedDict):

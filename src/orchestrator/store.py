@@ -190,6 +190,8 @@ def summary_to_json(summary: IncidentSummary) -> dict[str, Any]:
         "time_to_detect_s": summary.time_to_detect_s,
         "time_to_resolve_s": summary.time_to_resolve_s,
         "duplicate_of": summary.duplicate_of,
+        "kind": summary.kind,
+        "reason": summary.reason,
     }
 
 
@@ -208,7 +210,10 @@ def summary_from_json(value: dict[str, Any]) -> IncidentSummary:
         pending_approval=pending,
         time_to_detect_s=value["time_to_detect_s"],
         time_to_resolve_s=value["time_to_resolve_s"],
-        duplicate_of=value.get("duplicate_of"),  # absent from summaries stored before it was
+        # absent from summaries stored before they were:
+        duplicate_of=value.get("duplicate_of"),
+        kind=value.get("kind", "incident"),
+        reason=value.get("reason"),
     )
 
 

@@ -37,6 +37,12 @@ class IncidentSummary:
     time_to_resolve_s: float | None
     duplicate_of: str | None = None
     """The incident it closed into, which works the same root cause (``status`` closed)."""
+    kind: str = "incident"
+    """incident (of the estate), or triage: opened by alerts no service of the estate matches,
+    escalated to a person, never acted on (``orchestrator.triage``)."""
+    reason: str | None = None
+    """Why, in a line: what a noise verdict found in band, what a triage incident's alert
+    named; None for the rest."""
 
     @property
     def finished(self) -> bool:
@@ -82,7 +88,7 @@ def summarise(
     ttr = None
     if status == "resolved" and onset is not None:
         ttr = float(max(0, clock.step - onset) * clock.step_s)
-    services = tuple(values.get("services") or sorted({a["service"] for a in alerts}))
+    services = tuple(values.get("services") or sorted({a["service"] for a in alerts} - {""}))
     return IncidentSummary(
         id=incident_id,
         status=status,
@@ -97,4 +103,6 @@ def summarise(
         time_to_detect_s=None if ttd is None else float(ttd),
         time_to_resolve_s=ttr,
         duplicate_of=values.get("duplicate_of"),
+        kind=str(values.get("kind", "incident")),
+        reason=values.get("reason"),
     )

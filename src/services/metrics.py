@@ -18,7 +18,15 @@ class CommanderMetrics:
     def __init__(self, registry: CollectorRegistry = REGISTRY) -> None:
         self.alerts_received = Counter(
             "ic_alerts_received",
-            "Alerts received, by source (cloudwatch, guardduty, cloudtrail, detector).",
+            "Alerts received, by source (cloudwatch, guardduty, cloudtrail, detector, and the "
+            "gateway's: alertmanager, grafana, pagerduty, generic), unrouted ones too.",
+            ["source"],
+            registry=registry,
+        )
+        self.alerts_unrouted = Counter(
+            "ic_alerts_unrouted",
+            "Firing alerts no service of the estate matches, by source: each opens or joins a "
+            "triage incident escalated to a person.",
             ["source"],
             registry=registry,
         )

@@ -276,6 +276,50 @@ def test_two_alarm_flips_are_not_called_flapping() -> None:
     assert "flap" not in got.noise_reason
 
 
+def test_a_noise_verdict_names_the_alerted_services_metrics_and_where_they_stand() -> None:
+    series = {
+        "checkout": {
+            "requests": agentkit.flat(level=900.0),
+            "latency": agentkit.flat(level=0.12),
+            "errors": agentkit.flat(level=0.4, seed=2),
+            "cpu": agentkit.flat(level=40.0),
+        },
+        "frontend": {"latency": agentkit.spiked(AT, 5.0, n=AT + 6, width=2)},
+    }
+
+    got = assess(series, tiers={}, focus={"checkout"})
+
+    assert got.noise_reason == (
+        "checkout errors 0.4 % and latency 120 ms within their normal band; "
+        "no persistent anomaly: a transient"
+    )
+
+
+def test_a_noise_verdict_says_which_metric_jumped_without_persisting() -> None:
+    spike = agentkit.spiked(AT, 5.0, n=AT + 2, width=2, level=0.1, noise=0.0)  # ends on it
+    series = {"orders-db": {"latency": spike, "cpu": agentkit.flat(AT + 2, level=35.0)}}
+
+    got = detection.noise_reason(
+        series, {"orders-db", "not-measured"}, persistence=3, alarm_flips=4
+    )
+
+    assert got == (
+        "alarm flapped 4 times; orders-db cpu 35 % within its normal band; "
+        "orders-db latency 500 ms out of band for fewer than 3 points running; "
+        "no persistent anomaly"
+    )
+
+
+def test_a_function_latency_is_read_in_its_own_unit() -> None:
+    series = {"resize": {"latency": agentkit.flat(level=210.0, noise=0.0)}}
+
+    got = detection.noise_reason(
+        series, ["resize"], persistence=3, ms_per_latency_unit={"resize": 1.0}
+    )
+
+    assert got.startswith("resize latency 210 ms within its normal band")
+
+
 def test_a_persistent_shift_is_confirmed() -> None:
     series = {
         "checkout": {"latency": agentkit.shifted(AT, 3.0, n=AT + 5)},

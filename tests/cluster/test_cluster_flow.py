@@ -3,7 +3,8 @@ simulated estate, on the machine's Redis and PostgreSQL.
 
 What a user of the cluster would notice: an incident worked to the end with one action, seen
 from either gateway; alerts given to either gateway all accounted for; the events of a worker
-reaching a client of the other gateway; an operation answered by whichever worker commands.
+reaching a client of the other gateway; an operation answered by whichever worker commands;
+alerts about no service of the estate on one triage incident, seen from either gateway.
 """
 
 from __future__ import annotations
@@ -58,6 +59,13 @@ def _accounted(running: Cluster) -> set[str]:
     return out
 
 
+def _incidents(running: Cluster) -> list[dict[str, Any]]:
+    """The incident list as the first gateway serves it."""
+    with running.client(0) as client:
+        page: dict[str, Any] = client.get("/v1/incidents", params={"limit": 200}).json()
+    return list(page["items"])
+
+
 def test_two_gateways_three_workers_work_an_incident_and_account_for_every_alert(
     tmp_path: Path, aws: AwsPort
 ) -> None:
@@ -96,6 +104,26 @@ def test_two_gateways_three_workers_work_an_incident_and_account_for_every_alert
                 answer = client.post("/v1/alerts/generic", json=_alert(fingerprint))
             assert answer.status_code == 202, answer.text
             sent.append(f"generic:{fingerprint}")
+        # Alerts about a service the estate does not have: one triage incident, for a person.
+        for index in range(3):
+            with running.client(index % 2) as client:
+                answer = client.post(
+                    "/v1/alerts/generic", json=_alert(f"legacy-{index}", "billing-legacy")
+                )
+            assert answer.status_code == 202, answer.text
+            sent.append(f"generic:legacy-{index}")
+
+        def triaged() -> dict[str, Any] | None:
+            with running.client(1) as client:
+                items = client.get("/v1/incidents", params={"limit": 200}).json()["items"]
+            found = [i for i in items if i["kind"] == "triage"]
+            return found[0] if found and found[0]["alerts"] == 3 else None
+
+        triage = wait_for("the unrouted alerts' triage incident", triaged, timeout=60)
+        assert len([i for i in _incidents(running) if i["kind"] == "triage"]) == 1
+        assert (triage["status"], triage["severity"], triage["services"]) == (
+            "escalated", "sev2", [],
+        )  # fmt: skip
 
         def resolved() -> str | None:
             """The incident the bad deploy's alarms joined, once the action worked."""
@@ -119,6 +147,8 @@ def test_two_gateways_three_workers_work_an_incident_and_account_for_every_alert
         assert acked.json()["changed"] is True  # the commanding worker answered
         assert missing.status_code == 404
 
+        with running.client(0) as client:
+            assert client.get(f"/v1/incidents/{triage['id']}/actions").json() == []
         ledger = running.sql("SELECT key, status FROM ic_actions")
         assert [status for _, status in ledger] == ["done"]  # one AWS call, made once
         assert set(sent) <= wait_for(

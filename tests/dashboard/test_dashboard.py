@@ -19,7 +19,7 @@ import pytest
 from playwright.sync_api import Browser, Page, Playwright, expect, sync_playwright
 
 from conftest import skip_or_fail
-from gatewaykit import Running, running_gateway, served
+from gatewaykit import PAYLOADS, Running, running_gateway, served
 from services.aws.port import AwsPort
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -312,3 +312,41 @@ def test_an_incident_closed_into_another_links_to_the_one_working_its_cause(
         expect(page.get_by_role("heading", name=first["title"])).to_be_visible()
         expect(page.locator("#duplicate-of")).to_have_count(0)
         tab.assert_no_errors()
+
+
+def test_an_alert_about_nothing_in_the_estate_shows_as_a_triage_incident(
+    gateway: tuple[Running, str], browser: Browser
+) -> None:
+    """Grafana's alerts name no service of the estate: they are one triage incident, marked
+    in the list with its badge and why, whose page says a person must route it."""
+    running, base = gateway
+    body = (PAYLOADS / "grafana_alerting_webhook.official-docs.json").read_bytes()
+    sent = running.client.post(
+        "/v1/alerts/grafana", content=body,
+        headers={**running.auth("ingest"), "Content-Type": "application/json"},
+    )  # fmt: skip
+    assert sent.status_code == 202
+    running.gateway.live.advance(0)
+
+    tab = _open(browser, f"{base}/ui/")
+    tab.sign_in(running.keys["viewer"])
+    page = tab.page
+    row = page.locator("tr[data-incident]").filter(has=page.locator(".badge.kind-triage"))
+    expect(row).to_have_count(1)
+    expect(row.locator(".badge.kind-triage")).to_have_text("triage")
+    expect(row).to_contain_text("This alert was triggered for zone us-1")
+    expect(row).to_contain_text("escalated")
+    expect(row.locator(".reason")).to_have_text(
+        "no service of the estate matches this grafana alert: escalated to on-call"
+    )
+    _shot(page, "triage-list")
+
+    row.get_by_role("link").click()
+    expect(page.get_by_role("region", name="Triage: a person routes this")).to_contain_text(
+        "This alert was triggered for zone eu-1 (grafana)"
+    )
+    expect(page.locator("#incident-status")).to_have_text("escalated")
+    expect(page.get_by_text("No action taken yet.")).to_be_visible()
+    expect(page.locator(".timeline")).to_contain_text("no automatic action")
+    _shot(page, "triage-incident", full_page=True)
+    tab.assert_no_errors()

@@ -21,12 +21,17 @@ def detect(state: IncidentState, runtime: Runtime[RunContext]) -> dict[str, Any]
     tiers = {name: ctx.catalogue[name].tier for name in names}
     security = any(a["fault_hint"] for a in state["alerts"])
     flips = sum(1 for a in state["alerts"] if a["source"] == "cloudwatch")
+    focus = {a["service"] for a in state["alerts"]} & set(names)
     assessment = detection.assess(
         got,
         tiers=tiers,
         persistence=ctx.policy.persistence,
         security_finding=security,
         alarm_flips=flips,
+        focus=focus,
+        ms_per_latency_unit={
+            name: evidence.ms_per_latency_unit(ctx.estate.services[name]) for name in focus
+        },
     )
     anomalies: list[dict[str, Any]] = [
         {
@@ -61,9 +66,11 @@ def detect(state: IncidentState, runtime: Runtime[RunContext]) -> dict[str, Any]
             "confirm_checks": checks + 1,
             "timeline": [_entry(step, "anomaly not yet persistent; checking again next step")],
         }
+    reason = assessment.noise_reason or "no persistent anomaly"
     return {
         "status": "noise",
-        "timeline": [_entry(step, f"closed as noise: {assessment.noise_reason}")],
+        "reason": reason,
+        "timeline": [_entry(step, f"closed as noise: {reason}")],
     }
 
 

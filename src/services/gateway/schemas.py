@@ -80,6 +80,19 @@ class IncidentOut(_Out):
         description="The incident this one closed into: it works the same root cause.",
         examples=[None],
     )
+    kind: Literal["incident", "triage"] = Field(
+        description="triage: opened by alerts that no service of the estate matches; "
+        "escalated to a person at once, never acted on.",
+        examples=["incident"],
+    )
+    reason: str | None = Field(
+        description="Why, in a line: what a noise verdict found within its band, or what a "
+        "triage incident's alert named.",
+        examples=[
+            "checkout errors 0.4 % and latency 120 ms within their normal band; "
+            "no persistent anomaly"
+        ],
+    )
 
 
 class IncidentPage(_Out):

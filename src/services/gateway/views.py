@@ -62,6 +62,8 @@ def _summary_fields(summary: IncidentSummary) -> dict[str, Any]:
         "time_to_detect_s": summary.time_to_detect_s,
         "time_to_resolve_s": summary.time_to_resolve_s,
         "duplicate_of": summary.duplicate_of,
+        "kind": summary.kind,
+        "reason": summary.reason,
     }
 
 

@@ -3,8 +3,9 @@ services frontend, checkout, catalog and orders-db).
 
 Every payload file in ``shared/fixtures/payloads`` is posted to its source's route with the
 ingest key; what a sender sees (202, how many alerts were taken, their fingerprints) and what
-the commander does with them (nothing new for a repeat; ``alert.unrouted`` in the audit trail
-for a service outside the estate; an incident for one inside it) are checked. Bad deliveries
+the commander does with them (nothing new for a repeat; a triage incident and ``alert.unrouted``
+in the audit trail for a service outside the estate, ``test_triage_http``; an incident for one
+inside it) are checked. Bad deliveries
 get the right status; SNS subscription handshakes are confirmed through an
 ``httpx.MockTransport``, the seam the app takes for its outgoing calls.
 """
@@ -12,6 +13,7 @@ get the right status; SNS subscription handshakes are confirmed through an
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -141,30 +143,37 @@ def test_every_payload_file_is_accepted_with_its_fingerprints(running: Running, 
         assert [s["path"] for s in answer["skipped"]] == ["Records[0].Sns.Message"]
 
 
-def test_repeat_deliveries_outside_the_estate_open_nothing_and_are_kept_as_unrouted(
+def test_repeat_deliveries_outside_the_estate_join_their_triage_incidents(
     running: Running,
 ) -> None:
     live, trail = running.gateway.live, running.gateway.trail
     live.advance(1)
-    incidents, since = set(live.commander.incidents), trail.last_seq()
     answers: dict[str, list[Any]] = {}
+    seen: list[tuple[set[str], list[Any]]] = []  # after each round: incidents, unrouted entries
     for _ in range(2):
+        since = trail.last_seq()
         for name, (source, _, _) in sorted(DELIVERIES.items()):
             response = _deliver(running, source, _payload(name))
             assert response.status_code == 202
             answers.setdefault(name, []).append(response.json())
-    live.advance(1)
+        live.advance(0)  # taken, at the same step
+        unrouted = [e for e in trail.after(since) if e.kind == "alert.unrouted"]
+        seen.append((set(live.commander.incidents), unrouted))
 
     assert all(first == again for first, again in answers.values())  # the same answer twice
-    assert set(live.commander.incidents) == incidents  # no service of theirs is in the estate
-    unrouted = [e.data["fingerprint"] for e in trail.after(since) if e.kind == "alert.unrouted"]
-    firing = [
+    firing = {
         fingerprint
         for answer, _ in answers.values()
         for fingerprint in answer["fingerprints"][: answer["firing"]]
-    ]  # every row lists its firing alerts before its resolved ones
-    assert sorted(unrouted) == sorted(firing * 2)  # one entry per firing alert per delivery
-    assert "alertmanager:0b5c4e8f9a1d2c3e" not in unrouted  # a resolve is not an alert to route
+    }  # every row lists its firing alerts before its resolved ones
+    (incidents, first), (again, second) = seen
+    assert {e.data["fingerprint"] for e in first} == firing
+    assert {e.incident_id for e in first} <= {
+        i for i in incidents if live.commander.incidents[i].triage is not None
+    }  # each on the triage incident it joined
+    assert again == incidents  # a repeat opens nothing new,
+    assert second == []  # and within the same step journals nothing twice
+    assert "alertmanager:0b5c4e8f9a1d2c3e" not in firing  # a resolve is not an alert to route
 
 
 # -- alerts about the estate -----------------------------------------------------------------------
@@ -221,7 +230,15 @@ def test_a_generic_alert_about_checkout_opens_an_incident_and_its_resolve_is_tak
     # The estate is healthy (paused before its fault), so detection has already closed the
     # lone alert as noise: an ended incident, which its alert's resolve leaves ended.
     assert got.json()["status"] == "noise"
-    assert [i["id"] for i in _new_incidents(running, before)] == [incident["id"]]
+    [listed] = _new_incidents(running, before)
+    assert listed["id"] == incident["id"]
+    # The list says why, naming where checkout's metrics stood.
+    assert re.fullmatch(
+        r"checkout errors \d+\.\d % and latency \d+ ms within their normal band; "
+        r"no persistent anomaly: a transient",
+        listed["reason"],
+    ), listed["reason"]
+    assert listed["kind"] == "incident"
 
 
 def test_a_repeat_of_an_alert_about_the_estate_opens_no_second_incident(running: Running) -> None:

@@ -133,6 +133,22 @@ def test_a_duplicate_keeps_the_incident_it_closed_into_and_older_rows_read_witho
     assert summary_from_json(stored_before).duplicate_of is None
 
 
+def test_a_triage_incident_keeps_its_kind_and_reason_and_older_rows_read_as_incidents(
+    store: IncidentStore,
+) -> None:
+    why = "no service of the estate matches this grafana alert: escalated to on-call"
+    store.put(summary(5, status="escalated", services=(), kind="triage", reason=why))
+    got = store.get("inc-0005")
+    assert got is not None
+    assert (got.kind, got.reason, got.services) == ("triage", why, ())
+    stored_before = summary_to_json(summary(6))
+    del stored_before["kind"], stored_before["reason"]  # a row written before the fields
+    assert (summary_from_json(stored_before).kind, summary_from_json(stored_before).reason) == (
+        "incident",
+        None,
+    )
+
+
 def test_put_replaces_the_summary_with_that_id(store: IncidentStore) -> None:
     store.put(summary(1, status="open", severity=None))
     store.put(summary(2))
