@@ -136,18 +136,29 @@ class Assessment:
 
 
 def find_anomalies(
-    series: Mapping[str, Mapping[str, Sequence[float]]], persistence: int
+    series: Mapping[str, Mapping[str, Sequence[float]]],
+    persistence: int,
+    slos: Mapping[str, Mapping[str, float]] | None = None,
 ) -> list[Anomaly]:
     """Metrics whose last ``persistence`` points are all anomalous, by service and metric.
 
     Only the tail is scored unless it is anomalous; then the onset is found by walking back,
-    so a scan of a whole fleet costs a few points per metric.
+    so a scan of a whole fleet costs a few points per metric. ``slos``: thresholds by service
+    and metric (an estate file's SLOs); a metric past its threshold for ``persistence`` points
+    is anomalous whatever its baseline, so a service that has been bad for longer than the
+    scorer's window, or that degrades too slowly to stand out, is still caught.
     """
     found: list[Anomaly] = []
     for service, metrics in series.items():
         for metric, values in metrics.items():
             direction = BAD_DIRECTION.get(metric, 0)
             x = np.asarray(values, dtype=float)
+            threshold = (slos or {}).get(service, {}).get(metric)
+            if threshold is not None and (
+                breach := _slo_breach(service, metric, x, threshold, persistence, direction)
+            ):
+                found.append(breach)
+                continue
             if len(x) < MIN_HISTORY + persistence:
                 continue
             tail = [
@@ -172,6 +183,29 @@ def find_anomalies(
     return found
 
 
+def _slo_breach(
+    service: str,
+    metric: str,
+    x: NDArray[np.float64],
+    threshold: float,
+    persistence: int,
+    direction: int,
+) -> Anomaly | None:
+    """An anomaly when the last ``persistence`` points are all past ``threshold`` (below it
+    for a metric whose bad direction is down); its onset is the first point of the breach."""
+    sign = -1.0 if direction < 0 else 1.0
+    past = np.isfinite(x) & (sign * (x - threshold) > 0)
+    if len(x) < persistence or not past[-persistence:].all():
+        return None
+    onset = len(x) - persistence
+    while onset > 0 and past[onset - 1]:
+        onset -= 1
+    before = x[max(0, onset - WINDOW) : onset]
+    before = before[np.isfinite(before)]
+    baseline = float(np.median(before)) if len(before) else threshold
+    return Anomaly(service, metric, onset, 1.0, baseline, float(x[-1]))
+
+
 def assess(
     series: Mapping[str, Mapping[str, Sequence[float]]],
     *,
@@ -181,11 +215,13 @@ def assess(
     alarm_flips: int = 0,
     focus: Iterable[str] = (),
     ms_per_latency_unit: Mapping[str, float] | None = None,
+    slos: Mapping[str, Mapping[str, float]] | None = None,
 ) -> Assessment:
     """Confirm or close an incident from its metrics (and whether a security finding came).
     ``focus``: the services its alerts are about, whose metrics a noise verdict names
-    (``noise_reason``)."""
-    anomalies = find_anomalies(series, persistence)
+    (``noise_reason``); ``slos``: thresholds past which a metric is anomalous
+    (``find_anomalies``)."""
+    anomalies = find_anomalies(series, persistence, slos)
     services = {a.service for a in anomalies}
     if security_finding:
         return Assessment(True, None, "sev1", tuple(anomalies), max(1, len(services)))

@@ -470,7 +470,9 @@ class Commander:
                 fault_hint=None,
                 details={"metric": a.metric},
             )
-            for a in detection.find_anomalies(got, self.ctx.policy.persistence)
+            for a in detection.find_anomalies(
+                got, self.ctx.policy.persistence, evidence.slos(self.ctx)
+            )
             if not (a.metric == "capacity" and a.service in self._scaled)
         ]
 

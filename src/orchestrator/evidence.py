@@ -80,6 +80,12 @@ def _on_grid(clock: Clock, got: telemetry.Series, first: int, counted: bool) -> 
     return out
 
 
+def slos(ctx: RunContext) -> dict[str, dict[str, float]]:
+    """SLO thresholds by service and metric, from the estate's catalogue (an estate file's
+    ``slo``); none for a simulated estate."""
+    return {name: dict(p.slo) for name, p in ctx.catalogue.items() if p.slo}
+
+
 def ms_per_latency_unit(res: ServiceResources) -> float:
     """Milliseconds per unit of a service's latency metrics: CloudWatch gives a load
     balancer's and a database's in seconds, a function's (Lambda ``Duration``) in ms."""

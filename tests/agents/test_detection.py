@@ -428,3 +428,27 @@ def test_containment_of_a_security_finding_is_approved_without_a_metric_anomaly(
     )
 
     assert detection.vote_on(candidate, quiet)["stance"] == Stance.APPROVE
+
+
+def test_a_metric_past_its_slo_is_anomalous_even_when_it_has_always_been_bad() -> None:
+    # Errors at 12 % for the whole window: no robust score stands out, the SLO says it is bad.
+    always_bad = {"checkout": {"errors": [12.0 + 0.1 * (i % 3) for i in range(40)]}}
+    assert detection.find_anomalies(always_bad, persistence=3) == []
+    [breach] = detection.find_anomalies(
+        always_bad, persistence=3, slos={"checkout": {"errors": 5.0}}
+    )
+    assert (breach.service, breach.metric, breach.onset_index) == ("checkout", "errors", 0)
+    assert breach.score == 1.0
+
+
+def test_an_slo_breach_must_last_persistence_points_and_starts_where_it_began() -> None:
+    latency = [0.2] * 30 + [0.9, 0.95, 0.2, 0.9, 0.92, 0.94]
+    slos = {"api": {"latency": 0.5}}
+    [breach] = detection.find_anomalies({"api": {"latency": latency}}, persistence=3, slos=slos)
+    assert breach.onset_index == 33  # the last run past 0.5, not the blip before it
+    assert breach.baseline == pytest.approx(0.2)
+    brief = {"api": {"latency": [*latency[:-1], 0.3]}}
+    assert all(
+        a.metric != "latency" or a.score < 1.0
+        for a in detection.find_anomalies(brief, persistence=3, slos=slos)
+    )

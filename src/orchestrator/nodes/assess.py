@@ -32,6 +32,7 @@ def detect(state: IncidentState, runtime: Runtime[RunContext]) -> dict[str, Any]
         ms_per_latency_unit={
             name: evidence.ms_per_latency_unit(ctx.estate.services[name]) for name in focus
         },
+        slos=evidence.slos(ctx),
     )
     anomalies: list[dict[str, Any]] = [
         {
@@ -59,7 +60,7 @@ def detect(state: IncidentState, runtime: Runtime[RunContext]) -> dict[str, Any]
             "timeline": [_entry(step, f"confirmed {assessment.severity}: " + _summary(anomalies))],
         }
     checks = state.get("confirm_checks", 0)
-    recent = detection.find_anomalies(got, persistence=1)
+    recent = detection.find_anomalies(got, persistence=1, slos=evidence.slos(ctx))
     if recent and checks < ctx.policy.persistence - 1:
         return {
             "status": "open",

@@ -110,6 +110,7 @@ def test_every_payload_lands_in_an_incident_on_the_service_its_route_names(
         for fingerprint, source in firing.items():
             incident = served.get(f"/v1/incidents/{went[fingerprint]}", key).json()
             assert EXPECTED_SERVICE[source] in incident["services"], (fingerprint, incident)
+            assert incident["kind"] == "incident", incident  # routed: never triage
         listed = {i["id"] for i in served.get("/v1/incidents", key).json()["items"]}
         assert set(went.values()) <= listed
     print(json.dumps(went, indent=1))
