@@ -64,15 +64,20 @@ class ValidationIssue:
     message: str
 
 
+def _listed(source: Path | str, issues: list[ValidationIssue], what: str) -> str:
+    """Every issue on a line of its own, each naming the file and the field."""
+    lines = "\n".join(f"  {source}: {issue.field}: {issue.message}" for issue in issues)
+    noun = "problem" if len(issues) == 1 else "problems"
+    return f"{source}: {len(issues)} {noun} in {what}\n{lines}"
+
+
 class ScenarioValidationError(ScenarioError):
     """A scenario file that breaks format v1; lists every problem, each with its field."""
 
     def __init__(self, source: Path | str, issues: list[ValidationIssue]) -> None:
         self.source = str(source)
         self.issues = issues
-        lines = "\n".join(f"  {source}: {issue.field}: {issue.message}" for issue in issues)
-        noun = "problem" if len(issues) == 1 else "problems"
-        super().__init__(f"{source}: {len(issues)} {noun} in scenario file\n{lines}")
+        super().__init__(_listed(source, issues, "scenario file"))
 
 
 class EstateFileError(ConfigurationError):
@@ -82,9 +87,7 @@ class EstateFileError(ConfigurationError):
     def __init__(self, source: Path | str, issues: list[ValidationIssue]) -> None:
         self.source = str(source)
         self.issues = issues
-        lines = "\n".join(f"  {source}: {issue.field}: {issue.message}" for issue in issues)
-        noun = "problem" if len(issues) == 1 else "problems"
-        super().__init__(f"{source}: {len(issues)} {noun} in estate file\n{lines}")
+        super().__init__(_listed(source, issues, "estate file"))
 
 
 class DiscoveryError(ConfigurationError):

@@ -9,33 +9,25 @@ checked when the estate is realised against AWS (``services.estate.realise``).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-import yaml
 from pydantic import ValidationError
 
 from services.aws.resources import Route
 from services.errors import EstateFileError, ValidationIssue
 from services.estate.model import EstateFile
 from services.estate.routing import overlapping
+from services.scenario.model import find_cycle
+from services.yamldoc import BadDocumentError, read_mapping
 
 
 def parse_estate(text: str, source: Path | str = "<text>") -> EstateFile:
     """Validate estate ``text`` (YAML); ``EstateFileError`` lists every issue."""
     try:
-        document = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "YAML"
-        problem = getattr(exc, "problem", None) or str(exc)
-        raise EstateFileError(source, [ValidationIssue(where, problem)]) from exc
-    if not isinstance(document, Mapping):
-        kind = "empty" if document is None else f"a {type(document).__name__}"
-        raise EstateFileError(
-            source, [ValidationIssue("(top level)", f"expected a mapping of keys, got {kind}")]
-        )
+        document = read_mapping(text)
+    except BadDocumentError as exc:
+        raise EstateFileError(source, [exc.issue]) from exc
     try:
         estate = EstateFile.model_validate(document)
     except ValidationError as exc:
@@ -93,9 +85,10 @@ def _consistency(estate: EstateFile) -> list[ValidationIssue]:
                 )
     # A service needing itself is reported above; the cycle check looks for longer loops.
     links = {
-        n: [d for d in s.depends_on if d in names and d != n] for n, s in estate.services.items()
+        n: [d for d in s.depends_on if d in names and d != n]
+        for n, s in sorted(estate.services.items())
     }
-    cycle = _cycle(links)
+    cycle = find_cycle(links)
     if cycle:
         issues.append(
             ValidationIssue(
@@ -111,29 +104,6 @@ def _consistency(estate: EstateFile) -> list[ValidationIssue]:
             )
         )
     return issues
-
-
-def _cycle(links: Mapping[str, list[str]]) -> list[str]:
-    """One dependency cycle as a path (``a -> b -> a``), or [] when there is none."""
-    state: dict[str, int] = {}  # 1: on the current path, 2: done
-    path: list[str] = []
-
-    def visit(node: str) -> list[str]:
-        state[node] = 1
-        path.append(node)
-        for nxt in links.get(node, []):
-            if state.get(nxt) == 1:
-                return [*path[path.index(nxt) :], nxt]
-            if nxt not in state and (found := visit(nxt)):
-                return found
-        path.pop()
-        state[node] = 2
-        return []
-
-    for start in sorted(links):
-        if start not in state and (found := visit(start)):
-            return found
-    return []
 
 
 def _issues(exc: ValidationError) -> list[ValidationIssue]:

@@ -12,11 +12,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
 from pydantic import BaseModel, ValidationError
 
 from services.errors import ScenarioNotFoundError, ScenarioValidationError, ValidationIssue
 from services.scenario.model import FaultKind, FieldProblemsError, NoiseKind, Scenario
+from services.yamldoc import BadDocumentError, read_mapping
 
 LIBRARY_DIR = Path(__file__).parent / "library"
 SCENARIO_SUFFIXES = (".yaml", ".yml")
@@ -34,17 +34,9 @@ class LoadedScenario:
 def parse_scenario(text: str, source: Path | str = "<text>") -> LoadedScenario:
     """Validate scenario ``text`` (YAML); raise ``ScenarioValidationError`` listing every issue."""
     try:
-        document = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "YAML"
-        problem = getattr(exc, "problem", None) or str(exc)
-        raise ScenarioValidationError(source, [ValidationIssue(where, problem)]) from exc
-    if not isinstance(document, Mapping):
-        kind = "empty" if document is None else f"a {type(document).__name__}"
-        raise ScenarioValidationError(
-            source, [ValidationIssue("(top level)", f"expected a mapping of keys, got {kind}")]
-        )
+        document = read_mapping(text)
+    except BadDocumentError as exc:
+        raise ScenarioValidationError(source, [exc.issue]) from exc
     try:
         scenario = Scenario.model_validate(document)
     except ValidationError as exc:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Mapping
 from enum import StrEnum
 from typing import Annotated, Literal
 
@@ -463,7 +464,7 @@ class Scenario(BaseModel):
                     )
                 elif dep == service.name:
                     problems.append(f"services[{index}].depends_on: a service cannot need itself")
-        cycle = _find_cycle(
+        cycle = find_cycle(
             {s.name: [d for d in s.depends_on if d in seen and d != s.name] for s in self.services}
         )
         if cycle:
@@ -516,7 +517,7 @@ class Scenario(BaseModel):
         return [event for event in self.events if event.kind in fault_kinds]
 
 
-def _find_cycle(graph: dict[str, list[str]]) -> list[str] | None:
+def find_cycle(graph: Mapping[str, list[str]]) -> list[str] | None:
     """A dependency cycle in ``graph`` as a path that ends where it starts, or None."""
     state: dict[str, int] = {}
     path: list[str] = []
