@@ -245,7 +245,9 @@ def served_gateway(url: str, redis_url: str, schema: str, pool: Pool) -> Iterato
     EstateRegistry(pool).publish(
         EstateRecord(
             name="bench", run_id="bench", scenario="none",
-            estate=Estate("bench", "bench", "us-east-1", "vpc-0", "10.0.0.0/16", "sg-0", {}, {}),
+            estate=Estate(
+                run_id="bench", prefix="bench", region="us-east-1", services={}, depends_on={}
+            ),
             catalogue={}, clock_start=START + timedelta(days=31), step_s=60, speed=1.0,
         )
     )  # fmt: skip

@@ -139,7 +139,10 @@ def idle_commander(tmp_path: Path) -> Iterator[Commander]:
     port = AwsPort(  # an endpoint nobody answers on
         mode=AwsMode.ACCOUNT, region="us-east-1", config=Config(), endpoint_url="http://127.0.0.1:9"
     )
-    estate = Estate("run", "ic-test", "us-east-1", "vpc-0", "10.0.0.0/16", "sg-0", {}, {})
+    estate = Estate(
+        run_id="run", prefix="ic-test", region="us-east-1", services={}, depends_on={},
+        quarantine_security_group_id="sg-0", vpc_id="vpc-0", vpc_cidr="10.0.0.0/16",
+    )  # fmt: skip
     ledger = ActionLedger(tmp_path / "ledger.sqlite")
     clock = Clock(start=datetime(2026, 3, 1, tzinfo=UTC), step_s=60)
     ctx = RunContext(port=port, estate=estate, catalogue={}, ledger=ledger, clock=clock)

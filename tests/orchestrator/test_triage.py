@@ -129,7 +129,10 @@ def harness(folder: Path, *, step: int = 5, recover: bool = True) -> Iterator[Ha
     port = AwsPort(
         mode=AwsMode.ACCOUNT, region="us-east-1", config=Config(), endpoint_url=UNANSWERED
     )
-    estate = Estate("run", "ic-test", "us-east-1", "vpc-0", "10.0.0.0/16", "sg-0", {}, {})
+    estate = Estate(
+        run_id="run", prefix="ic-test", region="us-east-1", services={}, depends_on={},
+        quarantine_security_group_id="sg-0", vpc_id="vpc-0", vpc_cidr="10.0.0.0/16",
+    )  # fmt: skip
     ledger = ActionLedger(folder / "ledger.sqlite")
     clock = Clock(start=datetime(2026, 3, 1, tzinfo=UTC), step_s=60, step=step)
     registry = CollectorRegistry()

@@ -121,9 +121,10 @@ class Route:
         return tested + (self.resource is not None)
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, kw_only=True)
 class Estate:
-    """Every resource of one estate: simulated, or read from an estate file."""
+    """Every resource of one estate: simulated, or read from an estate file. Keyword-only: its
+    fields are many and several share a type, so a positional call would misplace them silently."""
 
     run_id: str
     """Stable for a real estate (its name); a new one per build of a simulated estate."""
