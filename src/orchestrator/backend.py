@@ -32,6 +32,10 @@ class CommanderBackend(Protocol):
     @property
     def incidents(self) -> IncidentStore: ...
 
+    def clock_of(self, incident_id: str) -> Clock:
+        """The clock ``incident_id``'s steps are on (that of the run that opened it)."""
+        ...
+
     def submit(self, signals: Sequence[Signal]) -> None:
         """Hand alerts over, durably where the backend can; ``OverloadedError`` (nothing
         taken) when it cannot take them now."""
@@ -46,8 +50,9 @@ class CommanderBackend(Protocol):
         commander's ``IncidentNotFoundError`` and ``NotAwaitingApprovalError``."""
         ...
 
-    def series(self, services: set[str]) -> Series:
-        """The services' metric series up to now, as the agents read them."""
+    def series(self, incident_id: str, services: set[str]) -> Series:
+        """The services' metric series up to now, as the agents read them; empty for an
+        incident of an earlier run (its estate is not the one watched now)."""
         ...
 
     def health(self) -> Health: ...
@@ -80,7 +85,12 @@ class LocalBackend:
     def operate(self, operation: Operation) -> bool:
         return self.live.call(lambda commander: operations.apply(commander, operation))
 
-    def series(self, services: set[str]) -> Series:
+    def clock_of(self, incident_id: str) -> Clock:
+        return self.live.clock_of(incident_id)
+
+    def series(self, incident_id: str, services: set[str]) -> Series:
+        if self.live.clock_of(incident_id) is not self.clock:
+            return {}  # an earlier run's estate: not the one whose metrics are read now
         # On the worker's lock: the step's series cache belongs to the commander's thread.
         return self.live.call(lambda commander: evidence.series(commander.ctx, services))
 

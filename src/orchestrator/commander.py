@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterable, Sequence
+from dataclasses import replace
 from typing import Any
 
 from langchain_core.callbacks import BaseCallbackHandler
@@ -153,7 +154,7 @@ class Commander:
         self._count(alert, joined=target is not None, unrouted=True)
         if target is None:
             return self._open(alert, triage_group(alert))
-        config = self._config(target.id)
+        config = self.config_of(target.id)
         repeat = alert["fingerprint"] in target.fingerprints
         target.fingerprints.add(alert["fingerprint"])
         target.resolved_alerts.discard(alert["fingerprint"])
@@ -166,7 +167,7 @@ class Commander:
         if update := triage.joined(snapshot.values, alert, repeat=repeat):
             self.graph.update_state(config, update, as_node="escalate")
             snapshot = self.graph.get_state(config)
-        self._summarise(target, snapshot)  # the list counts its alerts
+        self._summarise(target, snapshot.values)  # the list counts its alerts
         return None
 
     def _open(self, alert: Alert, group: TriageGroup | None = None) -> str:
@@ -188,7 +189,7 @@ class Commander:
         unrouted = [] if group is None else [journal.unrouted(incident_id, alert)]
         self._journal([journal.opened(incident_id, alert), *unrouted])
         if group is not None:
-            config = self._config(incident_id)
+            config = self.config_of(incident_id)
             self.graph.update_state(config, triage.opened(incident_id, alert), as_node="escalate")
             self._absorb(incident, self.graph.get_state(config))
             return incident_id
@@ -202,6 +203,7 @@ class Commander:
             "tried": [],
             "timeline": [],
         }
+        self._summarise(incident, dict(initial))  # listed (and owned by its run) before it runs
         self._run(incident, initial)
         return incident_id
 
@@ -216,7 +218,7 @@ class Commander:
         while True:
             seed = f"{base}:{again}" if again else base
             incident_id = f"inc-{hashlib.sha256(seed.encode()).hexdigest()[:10]}"
-            snapshot = self.graph.get_state(self._config(incident_id))
+            snapshot = self.graph.get_state(self.config_of(incident_id))
             if group is None or snapshot.values.get("status", "escalated") == "escalated":
                 return incident_id, snapshot
             again += 1
@@ -282,7 +284,7 @@ class Commander:
             return False
         incident.acknowledged_by = by
         self._journal([journal.by_person(incident_id, by, "incident.acknowledged", self._now())])
-        self._summarise(incident, self.graph.get_state(self._config(incident_id)))
+        self._summarise(incident, self.graph.get_state(self.config_of(incident_id)).values)
         return True
 
     def note(self, incident_id: str, by: str, text: str) -> None:
@@ -305,11 +307,11 @@ class Commander:
             ]
         )
         self.graph.update_state(
-            self._config(incident_id),
+            self.config_of(incident_id),
             {"status": "resolved", "timeline": [entry]},
             as_node="resolve",
         )
-        self._absorb(incident, self.graph.get_state(self._config(incident_id)))
+        self._absorb(incident, self.graph.get_state(self.config_of(incident_id)))
         return True
 
     def _alert_resolved(self, fingerprint: str) -> None:
@@ -332,7 +334,7 @@ class Commander:
             raise IncidentNotFoundError(f"no incident {incident_id!r}") from None
 
     def state(self, incident_id: str) -> IncidentState:
-        snapshot = self.graph.get_state(self._config(incident_id))
+        snapshot = self.graph.get_state(self.config_of(incident_id))
         return snapshot.values  # type: ignore[return-value]
 
     # -- threads ----------------------------------------------------------------------------------
@@ -347,7 +349,7 @@ class Commander:
             raise RuntimeError("the incident graph was compiled without a checkpointer")
         open_ids: list[str] = []
         for incident_id in thread_ids(saver) if ids is None else ids:
-            snapshot = self.graph.get_state(self._config(incident_id))
+            snapshot = self.graph.get_state(self.config_of(incident_id))
             if not snapshot.values:
                 continue
             if not self._adopt(incident_id, snapshot).finished:
@@ -379,11 +381,11 @@ class Commander:
         return incident
 
     def _run(self, incident: Tracked, payload: IncidentState | Command[Any] | None) -> None:
-        config = self._config(incident.id)
+        config = self.config_of(incident.id)
         if self.callbacks:
             config["callbacks"] = self.callbacks
         self.graph.invoke(payload, config, context=self.ctx)
-        self._absorb(incident, self.graph.get_state(self._config(incident.id)))
+        self._absorb(incident, self.graph.get_state(self.config_of(incident.id)))
 
     def _absorb(self, incident: Tracked, snapshot: StateSnapshot) -> None:
         """Bring the commander's view of ``incident`` up to date with its thread."""
@@ -414,7 +416,7 @@ class Commander:
             )
             self.ctx.metrics.approvals_pending.set(len(self.pending_approvals()))
         self._journal(journal.thread(incident.id, values, incident.waiting, incident.journaled))
-        self._summarise(incident, snapshot)
+        self._summarise(incident, values)
 
     def _own_cause(self, incident: Tracked, values: dict[str, Any]) -> None:
         """Keep ``ctx.causes`` naming, for each root cause, the incident working it: its
@@ -439,20 +441,26 @@ class Commander:
             owner.last_alert_step = max(owner.last_alert_step, alert["step"])
         self._journal([journal.attached(owner_id, alert) for alert in alerts])
 
-    def _summarise(self, incident: Tracked, snapshot: StateSnapshot) -> None:
+    def _summarise(self, incident: Tracked, values: dict[str, Any]) -> None:
         ttl = self.approval_ttl_steps
         summary = summarise(
-            incident.id, snapshot.values, clock=self.ctx.clock, waiting=incident.waiting,
+            incident.id, values, clock=self.ctx.clock, waiting=incident.waiting,
             acknowledged_by=incident.acknowledged_by, received=len(incident.fingerprints),
             approval_ttl_steps=ttl if ttl is not None else 10**9,
         )  # fmt: skip
+        listed = self.store.get(incident.id)
+        if listed is not None and listed.status == summary.status == "resolved":
+            # resolved once: its time to resolve was measured then, not at each later look
+            summary = replace(summary, time_to_resolve_s=listed.time_to_resolve_s)
+        if listed is not None and replace(summary, updated_at=listed.updated_at) == listed:
+            return  # nothing changed (a restart adopting it, say): it was not updated
         self.store.put(summary)
 
     def _journal(self, records: list[AuditRecord]) -> None:
         if self.trail is not None and records:
             self.trail.append(records)
 
-    def _config(self, incident_id: str) -> RunnableConfig:
+    def config_of(self, incident_id: str) -> RunnableConfig:
         return {"configurable": {"thread_id": incident_id}}
 
     def _scan(self) -> list[Alert]:

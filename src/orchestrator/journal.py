@@ -158,3 +158,15 @@ def attached_fingerprints(entries: Sequence[AuditEntry]) -> set[str]:
         for entry in entries
         if entry.kind == "alert.attached"
     }
+
+
+def failed(signal_fields: dict[str, Any], error: str) -> AuditRecord:
+    """An accepted alert the commander could not ingest (an error of its own, logged): kept
+    here whole, so a person sees it and nothing accepted is lost."""
+    return AuditRecord(
+        actor=COMMANDER,
+        kind="alert.failed",
+        incident_id=None,
+        data={"signal": signal_fields, "error": error},
+        key=f"failed:{signal_fields.get('source')}:{signal_fields.get('fingerprint')}:{error}",
+    )

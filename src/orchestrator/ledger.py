@@ -87,45 +87,54 @@ class ActionLedger:
 
 
 class ChangeLedger:
-    """The revisions the commander has seen per service, and the steps they changed at.
+    """The revisions the commander has seen per service of one estate, and the steps they
+    changed at.
 
     Diagnosis weighs a deploy just before an onset; kept here, that history survives a
-    restart of the commander.
+    restart of the commander. One file may hold the histories of several estates (``estate``:
+    the run id), as a state directory does across runs of the embedded demo.
     """
 
-    def __init__(self, path: Path | str) -> None:
+    def __init__(self, path: Path | str, estate: str = "") -> None:
+        self.estate = estate
         self._lock = threading.Lock()
         self._db = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None)
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute(
-            "CREATE TABLE IF NOT EXISTS revisions (service TEXT PRIMARY KEY, revision TEXT)"
+            "CREATE TABLE IF NOT EXISTS estate_revisions (estate TEXT, service TEXT,"
+            " revision TEXT, PRIMARY KEY (estate, service))"
         )
         self._db.execute(
-            "CREATE TABLE IF NOT EXISTS changes (service TEXT, step INTEGER,"
-            " PRIMARY KEY (service, step))"
+            "CREATE TABLE IF NOT EXISTS estate_changes (estate TEXT, service TEXT, step INTEGER,"
+            " PRIMARY KEY (estate, service, step))"
         )
 
     def observe(self, service: str, revision: str, step: int) -> bool:
         """Record what ``service`` runs at ``step``; True when that is a change."""
         with self._lock:
             row = self._db.execute(
-                "SELECT revision FROM revisions WHERE service = ?", (service,)
+                "SELECT revision FROM estate_revisions WHERE estate = ? AND service = ?",
+                (self.estate, service),
             ).fetchone()
             self._db.execute(
-                "INSERT INTO revisions (service, revision) VALUES (?, ?)"
-                " ON CONFLICT (service) DO UPDATE SET revision = excluded.revision",
-                (service, revision),
+                "INSERT INTO estate_revisions (estate, service, revision) VALUES (?, ?, ?)"
+                " ON CONFLICT (estate, service) DO UPDATE SET revision = excluded.revision",
+                (self.estate, service, revision),
             )
             changed = row is not None and row[0] != revision
             if changed:
                 self._db.execute(
-                    "INSERT OR IGNORE INTO changes (service, step) VALUES (?, ?)", (service, step)
+                    "INSERT OR IGNORE INTO estate_changes (estate, service, step) VALUES (?, ?, ?)",
+                    (self.estate, service, step),
                 )
         return changed
 
     def changes(self) -> dict[str, list[int]]:
         with self._lock:
-            rows = self._db.execute("SELECT service, step FROM changes ORDER BY step").fetchall()
+            rows = self._db.execute(
+                "SELECT service, step FROM estate_changes WHERE estate = ? ORDER BY step",
+                (self.estate,),
+            ).fetchall()
         out: dict[str, list[int]] = {}
         for service, step in rows:
             out.setdefault(service, []).append(int(step))

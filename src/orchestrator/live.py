@@ -19,20 +19,21 @@ The world the commander watches is one of two:
 
 from __future__ import annotations
 
+import json
 import logging
 import math
 import tempfile
 import threading
 import time
-from collections import deque
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
-from dataclasses import dataclass
+from contextlib import ExitStack, contextmanager
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Protocol, TypeVar
 
 from langchain_core.callbacks import BaseCallbackHandler
 
+from orchestrator import journal, restart
 from orchestrator.checkpoints import open_checkpointer
 from orchestrator.commander import Commander
 from orchestrator.context import Clock, CommanderPolicy, RunContext
@@ -41,9 +42,17 @@ from orchestrator.intake import Signal
 from orchestrator.journal import Trail
 from orchestrator.ledger import ActionLedger, ChangeLedger
 from orchestrator.runner import catalogue_of
+from orchestrator.state_dir import (
+    CHECKPOINTS_FILE,
+    LEDGER_FILE,
+    STATE_FILE,
+    Inbox,
+    RunClocks,
+    SqliteIncidentStore,
+)  # fmt: skip
 from orchestrator.watch import WallClock
 from services.aws.port import AwsPort
-from services.errors import ConfigurationError, OverloadedError
+from services.errors import ConfigurationError
 from services.estate.realise import RealisedEstate
 from services.llm import Advisor
 from services.metrics import CommanderMetrics
@@ -88,16 +97,18 @@ class LiveCommander:
         *,
         world: World | None,
         step_wall_s: float,
-        max_queued: int = 100_000,
+        inbox: Inbox,
+        clocks: RunClocks | None = None,
     ) -> None:
         self.commander = commander
-        self.max_queued = max_queued
+        self.clocks = clocks
+        """Each run's clock (its steps kept as they move): an incident is dated on its own."""
         self.world = world
         self.step_wall_s = step_wall_s
         self._lock = threading.RLock()
         self._wake = threading.Event()
         self._stop = threading.Event()
-        self._inbox: deque[Signal] = deque()
+        self._inbox = inbox
         self._thread: threading.Thread | None = None
         self._last_error: str | None = None
         self.unrouted = 0
@@ -118,17 +129,22 @@ class LiveCommander:
             self._thread.join(timeout)
             self._thread = None
 
+    @property
+    def max_queued(self) -> int:
+        """How many accepted alerts may wait for the worker before deliveries are refused."""
+        return self._inbox.max_queued
+
+    @max_queued.setter
+    def max_queued(self, value: int) -> None:
+        self._inbox.max_queued = value
+
     # -- what other threads call ----------------------------------------------------------------
 
     def submit(self, signals: Sequence[Signal]) -> None:
-        """Queue alerts for the worker; returns at once. ``OverloadedError`` (and nothing
-        queued) when the queue would grow past ``max_queued``: memory stays bounded, and the
+        """Commit alerts to the inbox on disk for the worker; returns once they are there (a
+        202 means kept). ``OverloadedError`` (and nothing kept) when the inbox is full: the
         sender, told to retry, keeps the alerts."""
-        if len(self._inbox) + len(signals) > self.max_queued:
-            raise OverloadedError(
-                f"the commander has {len(self._inbox)} alerts queued (limit {self.max_queued})"
-            )
-        self._inbox.extend(signals)
+        self._inbox.accept(signals)
         self._wake.set()
 
     def call(self, function: Callable[[Commander], T]) -> T:
@@ -147,6 +163,16 @@ class LiveCommander:
                 self._step()
                 self._drain()
             return self.commander.ctx.clock.step
+
+    def clock_of(self, incident_id: str) -> Clock:
+        """The clock ``incident_id``'s steps are on: its run's (this one's, or an earlier
+        run's kept in the state directory)."""
+        store, clocks = self.commander.store, self.clocks
+        if clocks is not None and isinstance(store, SqliteIncidentStore):
+            run = store.run_of(incident_id)
+            if run is not None and run != store.run_id and (kept := clocks.clock(run)):
+                return kept
+        return self.commander.ctx.clock
 
     def health(self) -> Health:
         world = self.world
@@ -187,16 +213,38 @@ class LiveCommander:
             return  # a wall clock's period has not completed since the last step
         self._stepped = True
         self.commander.ctx.clock.step = report.index
+        if self.clocks is not None:
+            self.clocks.record(self.commander.ctx.estate.run_id, self.commander.ctx.clock)
         self.commander.tick()
         self.commander.ingest(report.events)
 
     def _drain(self) -> None:
-        signals: list[Signal] = []
-        while self._inbox:
-            signals.append(self._inbox.popleft())
-        if signals:
-            _, unrouted = self.commander.ingest_signals(signals)
+        """Ingest every alert of the inbox, oldest first, and only then forget it: a process
+        killed in between ingests it again on restart, which opens nothing twice."""
+        while batch := self._inbox.peek():
+            try:
+                _, unrouted = self.commander.ingest_signals([signal for _, signal in batch])
+                self.unrouted += unrouted
+            except Exception:
+                log.exception("ingesting %d alerts failed; retrying them one by one", len(batch))
+                for _, signal in batch:
+                    self._ingest_alone(signal)
+            self._inbox.done([seq for seq, _ in batch])
+
+    def _ingest_alone(self, signal: Signal) -> None:
+        """Ingest one alert; one that fails even alone is recorded whole in the audit trail
+        with the error (a bug of ours must neither lose it nor stall the alerts behind it)."""
+        try:
+            _, unrouted = self.commander.ingest_signals([signal])
             self.unrouted += unrouted
+        except Exception as exc:
+            log.exception(
+                "alert %s from %s could not be ingested", signal.fingerprint, signal.source
+            )
+            self._last_error = f"{type(exc).__name__}: {exc}"
+            fields = json.loads(json.dumps(asdict(signal), default=str))
+            if self.commander.trail is not None:
+                self.commander.trail.append([journal.failed(fields, self._last_error)])
 
 
 @contextmanager
@@ -238,9 +286,18 @@ def open_live(
         estate = sim.setup()
         world, catalogue = sim, catalogue_of(scenario, sim.profiles)
         clock = Clock(start=sim.start, step_s=scenario.step)
-    with _folder(state_dir) as folder:
-        ledger = ActionLedger(folder / f"{estate.run_id}-ledger.sqlite")
-        changelog = ChangeLedger(folder / f"{estate.run_id}-ledger.sqlite")
+    with _folder(state_dir) as folder, ExitStack() as stack:
+        state = folder / STATE_FILE
+        store = SqliteIncidentStore(state, estate.run_id)
+        stack.callback(store.close)
+        clocks = RunClocks(state)
+        stack.callback(clocks.close)
+        inbox = Inbox(state, max_queued)
+        stack.callback(inbox.close)
+        ledger = ActionLedger(folder / LEDGER_FILE)
+        stack.callback(ledger.close)
+        changelog = ChangeLedger(folder / LEDGER_FILE, estate=estate.run_id)
+        stack.callback(changelog.close)
         ctx = RunContext(
             port=port,
             estate=estate,
@@ -252,26 +309,27 @@ def open_live(
             metrics=metrics,
             llm=llm,
         )
-        checkpoints = folder / f"{estate.run_id}-checkpoints.sqlite"
+        saver = stack.enter_context(open_checkpointer(folder / CHECKPOINTS_FILE, postgres_url))
+        commander = Commander(
+            build_graph(saver), ctx, trail=trail, callbacks=callbacks, store=store,
+            # A person answers in wall time: the TTL is wall seconds at the live speed.
+            approval_ttl_steps=max(1, math.ceil(approval_ttl_s * speed / clock.step_s)),
+        )  # fmt: skip
+        clocks.record(estate.run_id, clock)
+        reopened = restart.take_over(commander, store, clocks)
+        if reopened or len(inbox):
+            log.info(
+                "state %s: %d open incidents adopted, %d accepted alerts to ingest",
+                folder, len(reopened), len(inbox),
+            )  # fmt: skip
+        live = LiveCommander(
+            commander, world=world, step_wall_s=clock.step_s / speed, inbox=inbox, clocks=clocks
+        )
+        live.start()
         try:
-            with open_checkpointer(checkpoints, postgres_url) as saver:
-                commander = Commander(
-                    build_graph(saver), ctx, trail=trail, callbacks=callbacks,
-                    # A person answers in wall time: the TTL is wall seconds at the live speed.
-                    approval_ttl_steps=max(1, math.ceil(approval_ttl_s * speed / clock.step_s)),
-                )  # fmt: skip
-                commander.recover()
-                live = LiveCommander(
-                    commander, world=world, step_wall_s=clock.step_s / speed, max_queued=max_queued
-                )
-                live.start()
-                try:
-                    yield live
-                finally:
-                    live.stop()
+            yield live
         finally:
-            ledger.close()
-            changelog.close()
+            live.stop()
 
 
 @contextmanager

@@ -99,7 +99,10 @@ class RemoteBackend:
         result, _, message = text.partition("\n")
         return operations.raise_for(cast(operations.Outcome, result), message)
 
-    def series(self, services: set[str]) -> Series:
+    def clock_of(self, incident_id: str) -> Clock:
+        return self.clock  # a cluster's estate keeps one clock across workers and restarts
+
+    def series(self, incident_id: str, services: set[str]) -> Series:
         record = self._estate()
         with self._lock:
             ctx = self._contexts.get(record.run_id)

@@ -157,7 +157,7 @@ def scenario_run(
             options = RunOptions(
                 approve=answer,
                 policy=CommanderPolicy.from_settings(settings),
-                state_dir=settings.state_dir,
+                state_dir=settings.state_dir if "state_dir" in settings.model_fields_set else None,
                 postgres_url=(
                     settings.postgres_url.get_secret_value() if settings.postgres_url else None
                 ),

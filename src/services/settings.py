@@ -70,11 +70,13 @@ class Settings(BaseSettings):
     emulator_host: str = Field(default="127.0.0.1", description="loopback only by design")
     emulator_port: int = Field(default=0, ge=0, le=65535, description="0 picks a free port")
 
-    state_dir: Path | None = Field(
-        default=None,
+    state_dir: Path = Field(
+        default=Path(".incident-commander/state"),
         description=(
-            "Folder for the SQLite checkpoints and the action ledger; unset: a temporary "
-            "folder per scenario run"
+            "Folder of serve's durable state in one process (incidents, accepted alerts, "
+            "checkpoints, action ledger, change history, model spend; docs in "
+            "orchestrator/state_dir.py). `scenario run` keeps a run's files here only when it "
+            "is set; unset, a temporary folder per run"
         ),
     )
     api_keys_db: Path = Field(

@@ -67,7 +67,7 @@ def test_an_account_is_never_simulated_on(tmp_path: Path) -> None:
 
 
 def _thread(live: LiveCommander, incident_id: str) -> dict[str, Any]:
-    return dict(live.commander.graph.get_state(live.commander._config(incident_id)).values)
+    return dict(live.commander.graph.get_state(live.commander.config_of(incident_id)).values)
 
 
 def test_a_second_incident_finding_a_cause_already_worked_closes_into_the_first(

@@ -36,6 +36,7 @@ from orchestrator.backend import CommanderBackend, LocalBackend
 from orchestrator.context import CommanderPolicy
 from orchestrator.live import LiveCommander, open_live
 from orchestrator.remote import RemoteBackend
+from orchestrator.state_dir import SPEND_FILE
 from orchestrator.tracing import graph_callbacks
 from services.audit import AuditTrail
 from services.aws.port import AwsPort, open_aws_port
@@ -218,7 +219,9 @@ def _local(
             metrics=CommanderMetrics(registry),
             speed=settings.demo_speed,
             callbacks=callbacks,
-            llm=configured_advisor(settings, metrics=LlmMetrics(registry)),
+            llm=configured_advisor(
+                settings, metrics=LlmMetrics(registry), spend_path=_spend_file(settings)
+            ),
             approval_ttl_s=settings.approval_ttl_s,
             max_queued=settings.ingest_queue_max,
             postgres_url=(
@@ -227,6 +230,11 @@ def _local(
         )
     )
     return trail, trail, LocalBackend(live), live
+
+
+def _spend_file(settings: Settings) -> Path:
+    settings.state_dir.mkdir(parents=True, exist_ok=True)
+    return settings.state_dir / SPEND_FILE
 
 
 def _cluster(stack: ExitStack | AsyncExitStack, parts: ClusterParts, aws: AwsPort) -> _Parts:

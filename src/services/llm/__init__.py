@@ -11,6 +11,7 @@ masked prompts (``masking``, ``prompts``). The answer is checked against the gat
 from __future__ import annotations
 
 from collections.abc import Mapping
+from pathlib import Path
 
 import pybreaker
 from langchain_core.language_models import BaseChatModel
@@ -45,8 +46,10 @@ def advisor_from_settings(
     settings: Settings,
     metrics: LlmMetrics | None = None,
     chats: Mapping[Tier, BaseChatModel] | None = None,
+    spend_path: Path | None = None,
 ) -> Advisor:
-    """The advisor ``settings`` describe; ``chats`` replaces the Bedrock models (tests)."""
+    """The advisor ``settings`` describe; ``chats`` replaces the Bedrock models (tests);
+    ``spend_path``: the SQLite file its spend is kept in across restarts."""
     s = settings
     prices = {
         Tier.SMALL: Prices(s.llm_small_input_usd_per_1k, s.llm_small_output_usd_per_1k),
@@ -59,7 +62,9 @@ def advisor_from_settings(
     }
     return Advisor(
         models=models,
-        spend=Spend(settings.llm_daily_budget_usd, settings.llm_monthly_budget_usd),
+        spend=Spend(
+            settings.llm_daily_budget_usd, settings.llm_monthly_budget_usd, path=spend_path
+        ),
         timeout_s=settings.llm_timeout_s,
         max_attempts=settings.llm_max_attempts,
         backoff_s=settings.llm_retry_backoff_s,
@@ -72,8 +77,10 @@ def advisor_from_settings(
     )
 
 
-def configured_advisor(settings: Settings, metrics: LlmMetrics | None = None) -> Advisor | None:
+def configured_advisor(
+    settings: Settings, metrics: LlmMetrics | None = None, spend_path: Path | None = None
+) -> Advisor | None:
     """The advisor when a model is configured (``IC_LLM_PROVIDER``), else None: rules only."""
     if settings.llm_provider == "none":
         return None
-    return advisor_from_settings(settings, metrics=metrics)
+    return advisor_from_settings(settings, metrics=metrics, spend_path=spend_path)

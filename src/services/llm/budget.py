@@ -2,15 +2,19 @@
 
 Costs come from the ``usage_metadata`` the model reports and the configured prices. When the
 day's or the month's budget is spent, ``Spend.exhausted`` says which, and the caller uses the
-rule-based agents only: no request is sent. The books live in memory, per process.
+rule-based agents only: no request is sent. The books live in memory, and, given a ``path``
+(``serve`` passes its state directory's ``llm-spend.sqlite``), in SQLite too: a restart does
+not reset the day's or the month's budget.
 """
 
 from __future__ import annotations
 
+import sqlite3
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
+from pathlib import Path
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,7 +42,11 @@ class Spend:
     """What the model cost, by incident, day and month; thread-safe."""
 
     def __init__(
-        self, daily_usd: float, monthly_usd: float, today: Callable[[], date] = _utc_today
+        self,
+        daily_usd: float,
+        monthly_usd: float,
+        today: Callable[[], date] = _utc_today,
+        path: Path | None = None,
     ) -> None:
         self.daily_usd = daily_usd
         self.monthly_usd = monthly_usd
@@ -47,6 +55,22 @@ class Spend:
         self._days: dict[date, float] = {}
         self._months: dict[tuple[int, int], float] = {}
         self._incidents: dict[str, Usage] = {}
+        self._db: sqlite3.Connection | None = None
+        if path is not None:
+            self._load(path)
+
+    def _load(self, path: Path) -> None:
+        db = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None)
+        db.execute("PRAGMA journal_mode=WAL")
+        db.execute(
+            "CREATE TABLE IF NOT EXISTS spend (day TEXT NOT NULL, incident TEXT NOT NULL,"
+            " tokens_in INTEGER NOT NULL, tokens_out INTEGER NOT NULL, usd REAL NOT NULL)"
+        )
+        for day_text, incident, tokens_in, tokens_out, usd in db.execute(
+            "SELECT day, incident, tokens_in, tokens_out, usd FROM spend"
+        ):
+            self._add(date.fromisoformat(day_text), incident, tokens_in, tokens_out, usd)
+        self._db = db
 
     def remaining(self) -> tuple[float, float]:
         """USD left (day, month), never below zero."""
@@ -68,14 +92,25 @@ class Spend:
     def record(self, incident_id: str, tokens_in: int, tokens_out: int, usd: float) -> None:
         day = self._today()
         with self._lock:
-            self._days[day] = self._days.get(day, 0.0) + usd
-            key = (day.year, day.month)
-            self._months[key] = self._months.get(key, 0.0) + usd
-            usage = self._incidents.setdefault(incident_id, Usage())
-            usage.requests += 1
-            usage.tokens_in += tokens_in
-            usage.tokens_out += tokens_out
-            usage.usd += usd
+            if self._db is not None:
+                self._db.execute(
+                    "INSERT INTO spend (day, incident, tokens_in, tokens_out, usd)"
+                    " VALUES (?, ?, ?, ?, ?)",
+                    (day.isoformat(), incident_id, tokens_in, tokens_out, usd),
+                )
+            self._add(day, incident_id, tokens_in, tokens_out, usd)
+
+    def _add(
+        self, day: date, incident_id: str, tokens_in: int, tokens_out: int, usd: float
+    ) -> None:
+        self._days[day] = self._days.get(day, 0.0) + usd
+        key = (day.year, day.month)
+        self._months[key] = self._months.get(key, 0.0) + usd
+        usage = self._incidents.setdefault(incident_id, Usage())
+        usage.requests += 1
+        usage.tokens_in += tokens_in
+        usage.tokens_out += tokens_out
+        usage.usd += usd
 
     def incident(self, incident_id: str) -> Usage:
         """What one incident's questions cost so far (a copy)."""

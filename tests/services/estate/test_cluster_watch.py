@@ -34,6 +34,13 @@ def test_a_cluster_watches_a_foreign_estate_and_works_its_bad_deploy(
         running.worker("w2")
         running.start("watch", "watch")
         wait_for("the estate registered", lambda: running.sql("SELECT 1 FROM ic_estates"))
+        # A worker has read what runs before the deploy: a deploy made before the commander
+        # first looked is not one it saw happen (see docs/estate.md, "Change history").
+        wait_for(
+            "a worker's first look at the estate",
+            lambda: running.sql("SELECT 1 FROM ic_revisions"),
+            timeout=120,
+        )
         with Running(foreign) as world, running.client() as api:
             foreign.client("ecs").update_service(
                 cluster=foreign.cluster, service=foreign.ecs_service,
@@ -55,7 +62,16 @@ def test_a_cluster_watches_a_foreign_estate_and_works_its_bad_deploy(
                 items = api.get("/v1/incidents", params={"service": "checkout"}).json()["items"]
                 return next((i for i in items if i["status"] == "resolved"), None)
 
-            incident = wait_for("checkout's incident resolved", resolved, timeout=240)
+            try:
+                incident = wait_for("checkout's incident resolved", resolved, timeout=240)
+            except AssertionError as exc:  # say where each incident stood, and its timeline
+                listed = api.get("/v1/incidents").json()["items"]
+                stood = [
+                    (i["id"], i["status"], i["reason"], i["services"],
+                     [t["text"] for t in api.get(f"/v1/incidents/{i['id']}/timeline").json()])
+                    for i in listed
+                ]  # fmt: skip
+                raise AssertionError(f"{exc}; bad periods {world.bad_periods}; {stood}") from None
             actions = api.get(f"/v1/incidents/{incident['id']}/actions").json()
             assert [a["action"] for a in actions if a["status"] == "succeeded"][:1] == [
                 "rollback-deployment"

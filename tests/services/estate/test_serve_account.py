@@ -165,6 +165,13 @@ def test_serve_in_account_mode_works_a_bad_deploy_on_a_foreign_estate(
     # The rollback is a real ECS call: the emulator runs revision 1 again.
     assert checkout.revision() == "1"
 
+    # A restart on the same estate file commands the same run: the incident is adopted as it
+    # ended (not closed as another run's), and served whole from the state directory.
+    with serve(tmp_path, env) as served:
+        again = served.get(f"/v1/incidents/{incident['id']}", key).json()
+        assert (again["status"], again["hypotheses"]) == ("resolved", detail["hypotheses"])
+        assert served.get(f"/v1/incidents/{incident['id']}/actions", key).json() == actions
+
 
 def test_serve_refuses_an_estate_naming_what_the_account_lacks_and_starts_nothing(
     tmp_path: Path, moto_url: str, foreign: ForeignEstate

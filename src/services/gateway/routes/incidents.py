@@ -94,7 +94,7 @@ def get_timeline(
     """What the graph did and what people did, in order."""
     _summary(gateway, incident_id)
     entries = gateway.trail.for_incident(incident_id)
-    clock = gateway.commander.clock
+    clock = gateway.commander.clock_of(incident_id)
     return views.timeline(_values(gateway, incident_id), entries, clock)
 
 
@@ -128,7 +128,7 @@ def get_actions(
 ) -> list[ActionOut]:
     """Actions executed on AWS, with their result and rollback."""
     _summary(gateway, incident_id)
-    return views.actions(_values(gateway, incident_id), gateway.commander.clock)
+    return views.actions(_values(gateway, incident_id), gateway.commander.clock_of(incident_id))
 
 
 @router.get("/{incident_id}/series", response_model=IncidentSeries, responses=_errors(404))
@@ -142,8 +142,9 @@ async def get_series(
     values = _values(gateway, incident_id)
     services = {a["service"] for a in values.get("anomalies", [])}
 
-    got = await run_in_threadpool(gateway.commander.series, services) if services else {}
-    return views.series(values, got, gateway.commander.clock)
+    series = gateway.commander.series
+    got = await run_in_threadpool(series, incident_id, services) if services else {}
+    return views.series(values, got, gateway.commander.clock_of(incident_id))
 
 
 @router.get("/{incident_id}/audit", response_model=list[AuditEntryOut], responses=_errors(404))
@@ -177,8 +178,9 @@ def get_postmortem(
     summary = _summary(gateway, incident_id)
     values = _values(gateway, incident_id)
     text = postmortem.render(
-        summary, values, gateway.trail.for_incident(incident_id), gateway.commander.clock
-    )
+        summary, values, gateway.trail.for_incident(incident_id),
+        gateway.commander.clock_of(incident_id),
+    )  # fmt: skip
     return PlainTextResponse(text, media_type="text/markdown; charset=utf-8")
 
 
