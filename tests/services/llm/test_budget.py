@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import date
+from pathlib import Path
 
 import pytest
 
@@ -77,3 +78,20 @@ def test_the_answer_that_spends_the_budget_is_the_last_one() -> None:
 def test_llm_settings_are_validated(overrides: dict[str, object], message: str) -> None:
     with pytest.raises(ValueError, match=message):
         Settings(_env_file=None, **overrides)  # type: ignore[call-arg, arg-type]
+
+
+def test_a_restart_keeps_the_days_and_the_months_spend_when_it_is_kept_on_disk(
+    tmp_path: Path,
+) -> None:
+    day = date(2026, 3, 14)
+    books = Spend(daily_usd=1.0, monthly_usd=1.5, today=lambda: day, path=tmp_path / "s.sqlite")
+    books.record("inc-1", 1000, 200, 0.6)
+    books.record("inc-1", 1000, 200, 0.5)
+
+    again = Spend(daily_usd=1.0, monthly_usd=1.5, today=lambda: day, path=tmp_path / "s.sqlite")
+    assert again.exhausted() == "daily"  # 1.1 of 1.0 spent before the restart
+    assert again.incident("inc-1").requests == 2
+    later = Spend(
+        daily_usd=1.0, monthly_usd=1.5, today=lambda: date(2026, 3, 15), path=tmp_path / "s.sqlite"
+    )
+    assert later.remaining() == pytest.approx((1.0, 0.4))  # a new day, the same month
