@@ -13,6 +13,7 @@ Every error the commander raises on purpose is a ``CommanderError``::
     │   └── EmulatorError           the embedded emulator failed to start
     ├── SimulationError             the simulated estate could not be built or stepped
     ├── BenchmarkError              a benchmark's data set is missing or cannot be scored
+    ├── DeliveryError               a notification a channel refused or could not take
     ├── IngestError                 an alert delivery that cannot be read (names the field)
     │   ├── UnknownSourceError      no alert source of that name
     │   └── ContentTypeError        a Content-Type that is not JSON
@@ -109,6 +110,18 @@ class SimulationError(CommanderError):
 
 class BenchmarkError(CommanderError):
     """A benchmark's data set is missing, not in its documented layout, or cannot be scored."""
+
+
+class DeliveryError(CommanderError):
+    """A notification a channel (PagerDuty, Slack, Teams, a webhook) refused or could not be
+    reached for. ``retryable``: worth sending again (a timeout, a 5xx, a 429);
+    ``retry_after``: the seconds the receiver asked to wait (its ``Retry-After``), if any."""
+
+    def __init__(self, reason: str, *, retryable: bool, retry_after: float | None = None) -> None:
+        self.reason = reason
+        self.retryable = retryable
+        self.retry_after = retry_after
+        super().__init__(reason)
 
 
 class IngestError(CommanderError):

@@ -254,6 +254,80 @@ class Settings(BaseSettings):
     llm_large_input_usd_per_1k: float = Field(default=0.003, ge=0)
     llm_large_output_usd_per_1k: float = Field(default=0.015, ge=0)
 
+    # -- paging and chat (issue 14; services/notify, docs/notifications.md) --------------------
+    notify_cursor_file: Path = Field(
+        default=Path(".incident-commander/notify-cursor.json"),
+        description="where the notifier keeps the seq of the last audit entry it has handled",
+    )
+    public_url: str | None = Field(
+        default=None,
+        description="the gateway's address as people reach it (links in pages and messages)",
+    )
+    notify_timeout_s: float = Field(default=10.0, gt=0, le=120, description="per HTTP request")
+    notify_max_attempts: int = Field(
+        default=5, ge=1, le=20, description="attempts per notification, first included"
+    )
+    notify_backoff_s: float = Field(
+        default=1.0, ge=0, le=60, description="first backoff between attempts, doubled each time"
+    )
+    notify_max_backoff_s: float = Field(
+        default=60.0, ge=0, le=3600, description="longest wait between attempts (Retry-After too)"
+    )
+    pagerduty_events_url: str = Field(
+        default="https://events.pagerduty.com/v2/enqueue",
+        description="the PagerDuty Events API v2 endpoint",
+    )
+    pagerduty_routing_keys: SecretStr | None = Field(
+        default=None,
+        description="escalation target=routing key pairs, comma-separated: an estate's "
+        "`escalation: pagerduty:payments-oncall` pages the key of payments-oncall",
+    )
+    pagerduty_default_routing_key: SecretStr | None = Field(
+        default=None, description="paged for incidents whose services name no known target"
+    )
+    pagerduty_min_severity: str = Field(
+        default="sev2",
+        pattern=r"^sev[1-4]$",
+        description="page for this severity and worse (sev1 is the worst); unknown pages",
+    )
+    pagerduty_rate_limit: str = Field(
+        default="120/minute", description="events per routing key (PagerDuty's own limit)"
+    )
+    slack_webhook_url: SecretStr | None = Field(
+        default=None, description="a Slack incoming webhook: plain messages, no buttons"
+    )
+    slack_bot_token: SecretStr | None = Field(
+        default=None, description="a Slack app's bot token (xoxb-...): approval messages"
+    )
+    slack_channel: str | None = Field(
+        default=None, description="the channel the Slack app posts approval requests to"
+    )
+    slack_signing_secret: SecretStr | None = Field(
+        default=None, description="the Slack app's signing secret: verifies button clicks"
+    )
+    slack_approvers: str = Field(
+        default="",
+        description="Slack user id=principal pairs, comma-separated (U123=alice); a principal "
+        "holds the approver role unless named with another (U456=bob:responder)",
+    )
+    slack_api_url: str = Field(
+        default="https://slack.com/api", description="the Slack Web API (chat.postMessage)"
+    )
+    slack_rate_limit: str = Field(
+        default="1/second", description="messages per Slack channel (Slack's own limit)"
+    )
+    teams_webhook_url: SecretStr | None = Field(
+        default=None, description="a Microsoft Teams workflow webhook (Adaptive Cards)"
+    )
+    teams_rate_limit: str = Field(default="4/second")
+    webhook_url: str | None = Field(
+        default=None, description="a generic webhook: every notification, signed (HMAC-SHA256)"
+    )
+    webhook_secret: SecretStr | None = Field(
+        default=None, min_length=32, description="the generic webhook's signing secret"
+    )
+    webhook_rate_limit: str = Field(default="10/second")
+
     scenario_library: Path | None = Field(
         default=None,
         description="Extra folder of scenario files listed beside the built-in library.",
@@ -310,6 +384,37 @@ class Settings(BaseSettings):
             raise ValueError("IC_REDIS_URL selects the cluster, which needs IC_POSTGRES_URL too")
         return self
 
+    @model_validator(mode="after")
+    def _notify_is_coherent(self) -> Settings:
+        if self.webhook_url is not None and self.webhook_secret is None:
+            raise ValueError("IC_WEBHOOK_URL needs IC_WEBHOOK_SECRET to sign what it sends")
+        if self.slack_bot_token is not None and not self.slack_channel:
+            raise ValueError("IC_SLACK_BOT_TOKEN needs IC_SLACK_CHANNEL to post to")
+        if self.slack_approvers and self.slack_signing_secret is None:
+            raise ValueError("IC_SLACK_APPROVERS needs IC_SLACK_SIGNING_SECRET to verify clicks")
+        keys = self.pagerduty_routing_keys
+        pairs(keys.get_secret_value() if keys else "", "IC_PAGERDUTY_ROUTING_KEYS")
+        self.slack_approver_map  # noqa: B018 (parses, raising on a malformed list)
+        return self
+
+    @property
+    def pagerduty_routing_map(self) -> dict[str, str]:
+        """Escalation target -> PagerDuty routing key."""
+        keys = self.pagerduty_routing_keys
+        return pairs(keys.get_secret_value() if keys else "", "IC_PAGERDUTY_ROUTING_KEYS")
+
+    @property
+    def slack_approver_map(self) -> dict[str, tuple[str, str]]:
+        """Slack user id -> (principal, role)."""
+        mapped: dict[str, tuple[str, str]] = {}
+        for user, named in pairs(self.slack_approvers, "IC_SLACK_APPROVERS").items():
+            subject, _, role = named.partition(":")
+            role = role or "approver"
+            if role not in {"viewer", "responder", "approver", "admin"} or not subject:
+                raise ValueError(f"IC_SLACK_APPROVERS: {user}={named!r} is not principal[:role]")
+            mapped[user] = (subject, role)
+        return mapped
+
     @property
     def cluster(self) -> bool:
         """Gateways, workers and the world share Redis and Postgres (issue 6)."""
@@ -337,6 +442,18 @@ def freeze_window(text: str) -> tuple[datetime, datetime]:
             f"change freeze {text!r}: write start/end with time zones, start before end"
         )
     return start, end
+
+
+def pairs(text: str, setting: str) -> dict[str, str]:
+    """``a=1,b=2`` as ``{"a": "1", "b": "2"}``; ``ValueError`` naming ``setting`` when an item
+    is not ``name=value``."""
+    found: dict[str, str] = {}
+    for item in filter(None, (part.strip() for part in text.split(","))):
+        name, sep, value = item.partition("=")
+        if not sep or not name.strip() or not value.strip():
+            raise ValueError(f"{setting}: {item.split('=')[0]!r}... is not name=value")
+        found[name.strip()] = value.strip()
+    return found
 
 
 @lru_cache(maxsize=1)

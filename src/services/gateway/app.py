@@ -51,12 +51,14 @@ from services.gateway.auth import ApiKeyStore, Authenticator, JwtVerifier, KeySt
 from services.gateway.authn import CredentialBackend, refused
 from services.gateway.deps import EventFeed, Gateway
 from services.gateway.middleware import BodyLimit, HttpMetrics
-from services.gateway.routes import alerts, audit, events, incidents, keys, ops
+from services.gateway.routes import alerts, audit, events, incidents, integrations, keys, ops
+from services.gateway.slack import SlackGate
 from services.gateway.sns_signature import SnsSignatures
 from services.gateway.telemetry import GatewayMetrics, IncidentCollector
 from services.gateway.throttle import Throttle
 from services.llm import configured_advisor
 from services.metrics import CommanderMetrics, LlmMetrics
+from services.notify import open_notifier
 from services.pg.audit import PgAuditTrail
 from services.pg.keys import PgApiKeyStore
 from services.scenario.loader import LoadedScenario, load_scenario, resolve_scenarios
@@ -147,6 +149,7 @@ def create_app(
                 http=http,
                 sns=SnsSignatures(http),
                 ingest_options=IngestOptions(),
+                slack=_slack_gate(settings),
             )
             yield
 
@@ -162,7 +165,7 @@ def create_app(
         lifespan=lifespan,
     )
     problems.install(app)
-    for module in (alerts, incidents, events, audit, keys, ops):
+    for module in (alerts, incidents, events, audit, keys, ops, integrations):
         app.include_router(module.router)
     dashboard = dashboard_dir()
     if dashboard is not None:
@@ -203,6 +206,8 @@ def _local(
     """One process: the commander runs here, on the estate file's estate (watched) or, by
     default, on a simulated one."""
     trail = stack.enter_context(AuditTrail(settings.audit_db))
+    # Before the commander starts, so a first start's cursor is the head before its entries.
+    notifier = stack.enter_context(open_notifier(settings, trail))
     source: LoadedScenario | RealisedEstate
     if settings.estate_file is not None:
         source = realise(aws, load_estate(settings.estate_file), settings.estate_file)
@@ -229,12 +234,23 @@ def _local(
             ),
         )
     )
+    if notifier is not None:  # paging and chat (services.notify), off the commander's thread
+        notifier.catalogue = lambda: live.commander.ctx.catalogue
+        stack.callback(trail.subscribe(notifier.poke))
+        notifier.start()
     return trail, trail, LocalBackend(live), live
 
 
 def _spend_file(settings: Settings) -> Path:
     settings.state_dir.mkdir(parents=True, exist_ok=True)
     return settings.state_dir / SPEND_FILE
+
+
+def _slack_gate(settings: Settings) -> SlackGate | None:
+    secret = settings.slack_signing_secret
+    if secret is None:
+        return None
+    return SlackGate(secret.get_secret_value(), settings.slack_approver_map)
 
 
 def _cluster(stack: ExitStack | AsyncExitStack, parts: ClusterParts, aws: AwsPort) -> _Parts:

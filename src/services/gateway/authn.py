@@ -30,9 +30,12 @@ from services.gateway import problems
 from services.gateway.auth import Principal, Role
 
 PUBLIC = frozenset(
-    {"/healthz", "/readyz", "/docs", "/docs/oauth2-redirect", "/redoc", "/openapi.json"}
-)
-"""Paths served without a credential."""
+    {
+        "/healthz", "/readyz", "/docs", "/docs/oauth2-redirect", "/redoc", "/openapi.json",
+        "/v1/integrations/slack/interactions",
+    }
+)  # fmt: skip
+"""Paths served without a credential (Slack's callback is authenticated by its signature)."""
 PUBLIC_PREFIXES = ("/ui/",)
 """The dashboard's static files: the page signs in itself, in the browser."""
 

@@ -21,6 +21,7 @@ from services.errors import UnauthenticatedError
 from services.gateway.alerts import IngestOptions
 from services.gateway.auth import Authenticator, KeyStore, Principal, authorize
 from services.gateway.authn import PrincipalUser
+from services.gateway.slack import SlackGate
 from services.gateway.sns_signature import SnsSignatures
 from services.gateway.telemetry import GatewayMetrics
 from services.gateway.throttle import Throttle
@@ -52,6 +53,8 @@ class Gateway:
     http: httpx.AsyncClient
     sns: SnsSignatures
     ingest_options: IngestOptions
+    slack: SlackGate | None = None
+    """Checks Slack's approval clicks (None: IC_SLACK_SIGNING_SECRET is not set)."""
 
 
 def _gateway(request: Request) -> Gateway:

@@ -45,8 +45,9 @@ class Principal:
 
     subject: str
     roles: frozenset[Role]
-    via: Literal["api-key", "jwt", "token"]
-    """``token``: the metrics scrape token (``IC_METRICS_TOKEN``), on /metrics only."""
+    via: Literal["api-key", "jwt", "token", "slack"]
+    """``token``: the metrics scrape token (``IC_METRICS_TOKEN``), on /metrics only; ``slack``: a
+    Slack user mapped by ``IC_SLACK_APPROVERS``, on the Slack interactions route only."""
     key_id: str | None = None
 
 
