@@ -66,6 +66,8 @@ def rank_root_causes(
     series: Mapping[str, Mapping[str, Sequence[float]]],
     edges: Sequence[tuple[str, str]],
     onset_index: int,
+    *,
+    lead: int = 5,
 ) -> list[tuple[str, float]]:
     """Services ranked by likelihood of being the root cause, with scores in [0, 1].
 
@@ -76,7 +78,9 @@ def rank_root_causes(
     travels down it (a surge at the edge reaches what the edge calls). So a service is
     discounted as a symptom when one of its dependencies degraded no later than it did, or
     when one of its callers' load rose no later than its own. Services with no anomaly from
-    ``onset_index - 5`` on are ranked last with score 0.
+    ``onset_index - lead`` on are ranked last with score 0 (a live incident's onset is an
+    estimate, so by default hits a little before it count; a labelled fault time is exact).
+    The order is by the uncapped score: two services past 1.0 are not a tie broken by name.
     """
     first: dict[str, int] = {}
     degraded: dict[str, int] = {}
@@ -86,7 +90,7 @@ def rank_root_causes(
         for metric, values in metrics.items():
             scores = anomaly_scores(values, direction=BAD_DIRECTION.get(metric, 0))
             hits = [
-                i for i in range(max(0, onset_index - 5), len(scores)) if scores[i] >= ANOMALOUS
+                i for i in range(max(0, onset_index - lead), len(scores)) if scores[i] >= ANOMALOUS
             ]
             if not hits:
                 continue
@@ -122,8 +126,9 @@ def rank_root_causes(
         load_origin = service in loaded and not load_from_callers
         if not load_origin and (dependency_degraded or load_from_callers):
             score *= SYMPTOM_DISCOUNT
-        ranked[service] = min(1.0, score)
-    return sorted(ranked.items(), key=lambda item: (-item[1], item[0]))
+        ranked[service] = score
+    order = sorted(ranked.items(), key=lambda item: (-item[1], item[0]))
+    return [(service, min(1.0, score)) for service, score in order]
 
 
 def classify(service: str, evidence: Evidence) -> list[tuple[str, float, list[str]]]:

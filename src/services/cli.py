@@ -15,6 +15,7 @@ from typing import Annotated
 import typer
 
 from orchestrator import scoreboard
+from orchestrator.bench import nezha as rca_nezha
 from orchestrator.bench import rca
 from orchestrator.bench.nab import render, resolve_data_dir, run_nab
 from orchestrator.context import CommanderPolicy
@@ -241,25 +242,43 @@ def bench_scenarios(
 
 @bench_app.command("rca")
 def bench_rca(
-    metrics: Annotated[Path, typer.Option(help="Folder of <service>/<metric>.csv files.")],
-    labels: Annotated[Path, typer.Option(help="JSON list of {time, service} fault labels.")],
+    metrics: Annotated[
+        Path | None, typer.Option(help="Folder of <service>/<metric>.csv files.")
+    ] = None,
+    labels: Annotated[
+        Path | None, typer.Option(help="JSON list of {time, service} fault labels.")
+    ] = None,
     edges: Annotated[
         Path | None, typer.Option(help="JSON list of [caller, dependency] pairs.")
     ] = None,
+    nezha: Annotated[
+        Path | None,
+        typer.Option(help="A Nezha data set in the artifact's layout (instead of the three)."),
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
 ) -> None:
-    """Root-cause localisation of the diagnosis agent on labelled metrics: AS@1, AS@3, AS@5."""
-    series = rca.load_metrics(metrics)
-    pairs = rca.load_edges(edges) if edges else []
-    report = rca.evaluate(series, rca.load_labels(labels, list(series)), pairs)
-    scores = {f"AS@{k}": round(report.accuracy_at(k), 4) for k in (1, 3, 5)}
-    if as_json:
-        _out(json.dumps({"labels": len(report.cases), **scores}))
+    """Root-cause localisation of the diagnosis agent on labelled metrics, AS@1/3/5, beside a
+    plain z-score ranking on the same cuts."""
+    if nezha is not None:
+        series, faults, pairs = rca_nezha.load(nezha)
+    elif metrics is not None and labels is not None:
+        series = rca.load_metrics(metrics)
+        faults = rca.load_labels(labels, list(series))
+        pairs = rca.load_edges(edges) if edges else []
     else:
-        _out(
-            f"{len(report.cases)} labelled faults: "
-            + ", ".join(f"{k} {v:.2%}" for k, v in scores.items())
-        )
+        raise typer.BadParameter("give --nezha DIR, or --metrics and --labels")
+    ours, baseline = rca.evaluate(series, faults, pairs)
+    rows = {"diagnosis": ours, "z-score baseline": baseline}
+    scores = {
+        name: {f"AS@{k}": round(report.accuracy_at(k), 4) for k in (1, 3, 5)}
+        for name, report in rows.items()
+    }
+    if as_json:
+        _out(json.dumps({"labels": len(ours.cases), **scores}))
+        return
+    _out(f"{len(ours.cases)} labelled faults")
+    for name, got in scores.items():
+        _out(f"  {name:<17} " + ", ".join(f"{k} {v:.2%}" for k, v in got.items()))
 
 
 @contextmanager

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import numpy as np
@@ -50,7 +50,7 @@ def dataset(tmp_path: Path) -> tuple[Path, Path, list[tuple[str, str]]]:
 def test_the_slow_database_ranks_first(dataset: tuple[Path, Path, list[tuple[str, str]]]) -> None:
     metrics_dir, labels_file, edges = dataset
     metrics = load_metrics(metrics_dir)
-    report = evaluate(metrics, load_labels(labels_file, list(metrics)), edges)
+    report, _ = evaluate(metrics, load_labels(labels_file, list(metrics)), edges)
 
     assert [c.rank for c in report.cases] == [1]
     assert report.accuracy_at(1) == report.accuracy_at(3) == 1.0
@@ -61,7 +61,7 @@ def test_without_the_dependency_graph_precedence_alone_still_finds_it(
 ) -> None:
     metrics_dir, labels_file, _ = dataset
     metrics = load_metrics(metrics_dir)
-    report = evaluate(metrics, load_labels(labels_file, list(metrics)))
+    report, _ = evaluate(metrics, load_labels(labels_file, list(metrics)))
     assert report.cases[0].rank is not None
     assert report.accuracy_at(5) == 1.0
 
@@ -79,3 +79,43 @@ def test_bad_input_is_named(
     (metrics_dir / "db" / "broken.csv").write_text("time,v\nx,1\n")
     with pytest.raises(RcaDataError, match=r"broken.csv:2: expected timestamp,value"):
         load_metrics(metrics_dir)
+
+
+def test_labels_in_epoch_seconds_are_read_as_utc(
+    tmp_path: Path, dataset: tuple[Path, Path, list[tuple[str, str]]]
+) -> None:
+    metrics_dir, _, edges = dataset
+    epoch = tmp_path / "epoch.json"
+    at = (START + timedelta(minutes=80)).replace(tzinfo=UTC).timestamp()
+    epoch.write_text(json.dumps([{"time": int(at), "service": "db"}]))
+    metrics = load_metrics(metrics_dir)
+    report, _ = evaluate(metrics, load_labels(epoch, list(metrics)), edges)
+    assert [c.rank for c in report.cases] == [1]
+
+
+def test_series_sampled_at_other_periods_and_starts_are_compared_at_the_same_instants(
+    tmp_path: Path,
+) -> None:
+    """api is sampled every 30 s from minute 10, db every minute from 0: db slows at minute 80
+    and api at 81. Cut by index from each series' own start, api's 30 s samples would put its
+    onset far from db's; on one time grid db comes first."""
+    rng = np.random.default_rng(5)
+    folder = tmp_path / "metrics"
+    _write(folder, "db", "latency", _series(rng, 4, 80, 6))
+    api = _series(rng, 90, None, 1) + _series(rng, 90, None, 1)
+    for i in range(len(api)):
+        if i >= 142:  # minute 10 + 71 minutes at 30 s
+            api[i] *= 3
+    (folder / "api").mkdir()
+    lines = ["timestamp,value"] + [
+        f"{(START + timedelta(minutes=10, seconds=30 * i)).isoformat()},{v}"
+        for i, v in enumerate(api)
+    ]
+    (folder / "api" / "latency.csv").write_text("\n".join(lines) + "\n")
+    labels = tmp_path / "labels.json"
+    labels.write_text(
+        json.dumps([{"time": (START + timedelta(minutes=80)).isoformat(), "service": "db"}])
+    )
+    metrics = load_metrics(folder)
+    report, _ = evaluate(metrics, load_labels(labels, list(metrics)), [("api", "db")])
+    assert [c.rank for c in report.cases] == [1]

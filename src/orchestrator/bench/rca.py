@@ -6,20 +6,26 @@ Input layout (``docs/benchmarks.md``), so any labelled data set can be converted
     LABELS (JSON)                      [{"time": "<ISO 8601>", "service": "<root cause>"}, ...]
     EDGES  (JSON, optional)            [["caller", "dependency"], ...]
 
-For each label, every series is cut to the ``window`` samples before the fault's time and the
-``after`` samples from it, and the diagnosis agent's ``rank_root_causes`` ranks the services.
-AS@k is the share of labels whose true root cause is among the first k.
+For each label, every series is cut from an hour before the fault's time to ten minutes after
+it, on one time grid (:func:`evaluate`), and the diagnosis agent's ``rank_root_causes`` ranks
+the services; a plain z-score ranking (:func:`zscore_ranking`) is scored on the same cuts, side
+by side. AS@k is the share of labels whose true root cause is among the first k. Nezha's
+layout is read directly by ``orchestrator.bench.nezha``.
 """
 
 from __future__ import annotations
 
 import csv
+import itertools
 import json
-from bisect import bisect_left
+import math
+from bisect import bisect_left, bisect_right
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
+
+import numpy as np
 
 from agents.diagnosis import rank_root_causes
 from services.errors import CommanderError
@@ -95,27 +101,96 @@ def evaluate(
     labels: Sequence[tuple[datetime, str]],
     edges: Sequence[tuple[str, str]] = (),
     *,
-    window: int = 60,
-    after: int = 10,
-) -> RcaReport:
-    cases: list[Case] = []
+    before: timedelta = timedelta(hours=1),
+    after: timedelta = timedelta(minutes=10),
+) -> tuple[RcaReport, RcaReport]:
+    """The diagnosis agent's ranking and the z-score baseline's, on the same cut of each fault.
+
+    Each fault's cut is ``before`` its time to ``after`` it, on one grid of the data's sampling
+    period (the median step between samples), every series read onto it (the last sample at
+    or before each grid time, within one period; missing otherwise): so a sample index means
+    the same instant in every series, and the fault starts at the same index in all of them.
+    Hits count from the fault's time on (``lead=0``): the tail of an earlier fault, in the
+    history, is not this one's.
+    """
+    period = _period(metrics)
+    stale_after = {  # the grid's period or the series' own, whichever is longer
+        (service, metric): max(period, _period({"": {"": series}}))
+        if len(series[0]) > 1
+        else period
+        for service, by in metrics.items()
+        for metric, series in by.items()
+    }
+    ours: list[Case] = []
+    baseline: list[Case] = []
     for when, truth in labels:
-        cut: dict[str, dict[str, list[float]]] = {}
-        onset = window
-        for service, by_metric in metrics.items():
-            for metric, (times, values) in by_metric.items():
-                at = bisect_left(times, when)
-                start = max(0, at - window)
-                cut.setdefault(service, {})[metric] = values[start : at + after]
-                onset = min(onset, at - start)
-        ranked = [name for name, score in rank_root_causes(cut, edges, onset) if score > 0]
-        rank = ranked.index(truth) + 1 if truth in ranked else None
-        cases.append(Case(when, truth, rank))
-    return RcaReport(tuple(cases))
+        grid = _grid(when - before, when + after, period)
+        onset = bisect_left(grid, when)
+        cut = {
+            service: {
+                metric: _on_grid(series, grid, stale_after[service, metric])
+                for metric, series in by.items()
+            }
+            for service, by in metrics.items()
+        }
+        ranked = [n for n, score in rank_root_causes(cut, edges, onset, lead=0) if score > 0]
+        ours.append(Case(when, truth, ranked.index(truth) + 1 if truth in ranked else None))
+        plain = zscore_ranking(cut, onset)
+        baseline.append(Case(when, truth, plain.index(truth) + 1 if truth in plain else None))
+    return RcaReport(tuple(ours)), RcaReport(tuple(baseline))
 
 
-def _parse_time(text: str) -> datetime:
-    text = text.strip()
+def zscore_ranking(cut: dict[str, dict[str, list[float]]], onset: int) -> list[str]:
+    """The plain baseline: services by their largest absolute z-score after ``onset`` against
+    the points before it (any metric); services with no history rank last."""
+    strongest: dict[str, float] = {}
+    for service, by_metric in cut.items():
+        for values in by_metric.values():
+            x = np.asarray(values, dtype=float)
+            history, later = x[:onset], x[onset:]
+            history, later = history[np.isfinite(history)], later[np.isfinite(later)]
+            if len(history) < 3 or not len(later):
+                continue
+            spread = float(np.std(history)) or 1e-9
+            z = float(np.max(np.abs(later - float(np.mean(history))))) / spread
+            strongest[service] = max(strongest.get(service, 0.0), z)
+    return sorted(strongest, key=lambda s: -strongest[s])
+
+
+def _period(metrics: dict[str, dict[str, Series]]) -> timedelta:
+    steps = [
+        (b - a).total_seconds()
+        for by in metrics.values()
+        for times, _ in by.values()
+        for a, b in itertools.pairwise(times)
+        if b > a
+    ]
+    if not steps:
+        raise RcaDataError("every series has fewer than two samples: no sampling period")
+    return timedelta(seconds=float(np.median(steps)))
+
+
+def _grid(start: datetime, end: datetime, period: timedelta) -> list[datetime]:
+    count = int((end - start) / period)
+    return [start + i * period for i in range(count + 1)]
+
+
+def _on_grid(series: Series, grid: list[datetime], stale_after: timedelta) -> list[float]:
+    """``series`` read at each grid time: its last sample at or before it, while that sample is
+    younger than ``stale_after``."""
+    times, values = series
+    out: list[float] = []
+    for at in grid:
+        i = bisect_right(times, at) - 1
+        fresh = i >= 0 and at - times[i] < stale_after
+        out.append(values[i] if fresh else math.nan)
+    return out
+
+
+def _parse_time(value: object) -> datetime:
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return datetime.fromtimestamp(value, tz=UTC).replace(tzinfo=None)
+    text = str(value).strip()
     if text.isdigit():  # epoch seconds, as many RCA data sets store them
         return datetime.fromtimestamp(int(text), tz=UTC).replace(tzinfo=None)
     return datetime.fromisoformat(text.replace("Z", "+00:00")).replace(tzinfo=None)
