@@ -43,6 +43,9 @@ from orchestrator.summary import FINISHED, summarise, token
 from services.audit import AuditRecord
 from services.aws import telemetry
 
+FIRST_LOOK_STEPS = 30
+"""How far back a deploy found at the commander's first look is dated as a change."""
+
 
 class IncidentNotFoundError(LookupError):
     """No incident of that id."""
@@ -487,12 +490,34 @@ class Commander:
     def _track_changes(self) -> None:
         step = self.ctx.clock.step
         running = telemetry.revisions(self.ctx.port, self.ctx.estate.services.values())
+        first_seen: list[str] = []
         for name, revision in running.items():
+            changed: bool | None
             if self.ctx.changelog is not None:
                 changed = self.ctx.changelog.observe(name, revision, step)
             else:
                 before = self._revisions.get(name)
-                changed = before is not None and before != revision
+                changed = None if before is None else before != revision
                 self._revisions[name] = revision
-            if changed and step not in self.ctx.changes.get(name, []):
-                self.ctx.changes.setdefault(name, []).append(step)
+            if changed is None:
+                first_seen.append(name)
+            elif changed:
+                self._changed(name, step)
+        if first_seen and self.ctx.date_first_deploys:
+            self._date_first_deploys(first_seen)
+
+    def _date_first_deploys(self, names: list[str]) -> None:
+        """A deploy made shortly before the commander first looked is still a change."""
+        clock = self.ctx.clock
+        services = [self.ctx.estate.services[n] for n in names]
+        for name, at in telemetry.deployed_at(self.ctx.port, services).items():
+            deployed = int((at - clock.start).total_seconds() // clock.step_s)
+            if clock.step - FIRST_LOOK_STEPS <= deployed <= clock.step:
+                if self.ctx.changelog is not None:
+                    self.ctx.changelog.record(name, deployed)
+                self._changed(name, deployed)
+
+    def _changed(self, name: str, step: int) -> None:
+        if step not in self.ctx.changes.get(name, []):
+            self.ctx.changes.setdefault(name, []).append(step)
+            self.ctx.changes[name].sort()

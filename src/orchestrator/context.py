@@ -89,6 +89,10 @@ class RunContext:
     """Durable revision history; None keeps it in memory only (``changes``)."""
     changes: dict[str, list[int]] = field(default_factory=dict)
     """Service -> steps at which the commander saw its revision change."""
+    date_first_deploys: bool = False
+    """A watched estate (not a simulated one): at the first sighting of a service, a revision
+    that replaced an earlier one is dated by AWS (``telemetry.deployed_at``) and counted as a
+    change at that step when it is within ``FIRST_LOOK_STEPS`` of now."""
     llm: Advisor | None = None
     """A chat model's second opinion for diagnosis; None: the rule-based agents only."""
     causes: dict[tuple[str, str], str] = field(default_factory=dict)

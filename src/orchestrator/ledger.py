@@ -42,7 +42,14 @@ class ChangeHistory(Protocol):
     """The revisions seen per service and the steps they changed at (``ChangeLedger`` or
     ``services.pg.ledger.PgChangeLedger``)."""
 
-    def observe(self, service: str, revision: str, step: int) -> bool: ...
+    def observe(self, service: str, revision: str, step: int) -> bool | None:
+        """Record what ``service`` runs at ``step``: True when that is a change, False when
+        not, None at the first sighting of ``service`` (nothing to compare with)."""
+        ...
+
+    def record(self, service: str, step: int) -> None:
+        """A change of ``service`` at ``step`` learnt otherwise (a deploy dated by AWS)."""
+        ...
 
     def changes(self) -> dict[str, list[int]]: ...
 
@@ -109,8 +116,9 @@ class ChangeLedger:
             " PRIMARY KEY (estate, service, step))"
         )
 
-    def observe(self, service: str, revision: str, step: int) -> bool:
-        """Record what ``service`` runs at ``step``; True when that is a change."""
+    def observe(self, service: str, revision: str, step: int) -> bool | None:
+        """Record what ``service`` runs at ``step``; True when that is a change (None: first
+        sighting)."""
         with self._lock:
             row = self._db.execute(
                 "SELECT revision FROM estate_revisions WHERE estate = ? AND service = ?",
@@ -121,13 +129,19 @@ class ChangeLedger:
                 " ON CONFLICT (estate, service) DO UPDATE SET revision = excluded.revision",
                 (self.estate, service, revision),
             )
-            changed = row is not None and row[0] != revision
-            if changed:
-                self._db.execute(
-                    "INSERT OR IGNORE INTO estate_changes (estate, service, step) VALUES (?, ?, ?)",
-                    (self.estate, service, step),
-                )
+            if row is None:
+                return None
+            changed = bool(row[0] != revision)
+        if changed:
+            self.record(service, step)
         return changed
+
+    def record(self, service: str, step: int) -> None:
+        with self._lock:
+            self._db.execute(
+                "INSERT OR IGNORE INTO estate_changes (estate, service, step) VALUES (?, ?, ?)",
+                (self.estate, service, step),
+            )
 
     def changes(self) -> dict[str, list[int]]:
         with self._lock:

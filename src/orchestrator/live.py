@@ -308,6 +308,7 @@ def open_live(
             policy=policy,
             metrics=metrics,
             llm=llm,
+            date_first_deploys=isinstance(source, RealisedEstate),
         )
         saver = stack.enter_context(open_checkpointer(folder / CHECKPOINTS_FILE, postgres_url))
         commander = Commander(

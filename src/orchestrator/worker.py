@@ -183,6 +183,7 @@ class Worker:
             metrics=self.metrics,
             llm=self.llm,
             locks=self.locks,
+            date_first_deploys=record.scenario.startswith("estate:"),  # watched, not simulated
         )
         commander = Commander(
             build_graph(self.parts.saver), ctx, trail=trail, callbacks=self.callbacks,

@@ -142,6 +142,63 @@ def revisions(port: AwsPort, resources: Iterable[ServiceResources]) -> dict[str,
     return out
 
 
+def deployed_at(port: AwsPort, resources: Iterable[ServiceResources]) -> dict[str, datetime]:
+    """When each service's running revision was deployed, for revisions that replaced an
+    earlier one: the ECS service's PRIMARY deployment ``createdAt`` (its task definition past
+    revision 1), the Lambda alias's version ``LastModified`` (past version 1), the Auto Scaling
+    group's launch template version ``CreateTime`` (past version 1). Read once, at the
+    commander's first look at an estate: a deploy made just before it started is then dated,
+    not mistaken for how the service always ran. Services whose revision is their first, or
+    whose resource does not say, are left out."""
+    out: dict[str, datetime] = {}
+    by_cluster: dict[str, dict[str, str]] = {}
+    for res in resources:
+        if res.kind is ServiceKind.ECS_SERVICE and res.cluster and res.ecs_service:
+            by_cluster.setdefault(res.cluster, {})[res.ecs_service] = res.name
+        elif res.kind is ServiceKind.LAMBDA and res.function_name:
+            alias = port.lambda_.get_alias(FunctionName=res.function_name, Name=res.alias or "live")
+            version = alias["FunctionVersion"]
+            if version.isdigit() and int(version) > 1:
+                config = port.lambda_.get_function_configuration(
+                    FunctionName=res.function_name, Qualifier=version
+                )
+                out[res.name] = datetime.fromisoformat(config["LastModified"])
+        elif (
+            res.kind is ServiceKind.ASG
+            and res.asg_name
+            and (at := _launch_template_time(port, res.asg_name))
+        ):
+            out[res.name] = at
+    for cluster, names in by_cluster.items():
+        listed = list(names)
+        for first in range(0, len(listed), _ECS_SERVICES_PER_CALL):
+            batch = listed[first : first + _ECS_SERVICES_PER_CALL]
+            for svc in port.ecs.describe_services(cluster=cluster, services=batch)["services"]:
+                revision = _family_revision(svc.get("taskDefinition", "")).rpartition(":")[2]
+                primary = [d for d in svc.get("deployments", []) if d.get("status") == "PRIMARY"]
+                if (
+                    svc.get("serviceName") in names
+                    and primary
+                    and revision.isdigit()
+                    and (int(revision) > 1)
+                ):
+                    out[names[svc["serviceName"]]] = primary[0]["createdAt"]
+    return out
+
+
+def _launch_template_time(port: AwsPort, group_name: str) -> datetime | None:
+    found = port.autoscaling.describe_auto_scaling_groups(AutoScalingGroupNames=[group_name])
+    groups = found["AutoScalingGroups"]
+    template = groups[0].get("LaunchTemplate") if groups else None
+    version = str((template or {}).get("Version", ""))
+    if template is None or not version.isdigit() or int(version) <= 1:
+        return None
+    versions = port.ec2.describe_launch_template_versions(
+        LaunchTemplateId=template["LaunchTemplateId"], Versions=[version]
+    )["LaunchTemplateVersions"]
+    return versions[0]["CreateTime"] if versions else None
+
+
 def previous_task_definition(port: AwsPort, res: ServiceResources, current: str) -> str | None:
     """The ARN of the revision of ``res``'s task family registered before ``current`` (an ARN,
     or ``family:revision`` as a service updated with the short form reports it), or None."""

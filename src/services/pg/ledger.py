@@ -17,6 +17,7 @@ import json
 from functools import partial
 from typing import Any
 
+from psycopg import Connection
 from psycopg.types.json import Jsonb
 
 from orchestrator.ledger import LedgerEntry
@@ -98,8 +99,9 @@ class PgChangeLedger:
         self.estate = estate
         create_tables(pool, self.STORE, _CHANGE_TABLES)
 
-    def observe(self, service: str, revision: str, step: int) -> bool:
-        """Record what ``service`` runs at ``step``; True when that is a change.
+    def observe(self, service: str, revision: str, step: int) -> bool | None:
+        """Record what ``service`` runs at ``step``; True when that is a change (None: first
+        sighting).
 
         One upsert reads the revision it replaces while holding the row, so two processes
         observing the same service at once cannot both miss, or both claim, the change."""
@@ -112,14 +114,23 @@ class PgChangeLedger:
                 (self.estate, service, revision),
             ).fetchone()
             previous = None if row is None else row[0]  # None: first seen (an insert)
-            changed = previous is not None and previous != revision
+            if previous is None:
+                return None
+            changed = bool(previous != revision)
             if changed:
-                conn.execute(
-                    "INSERT INTO ic_changes (estate, service, step) VALUES (%s, %s, %s)"
-                    " ON CONFLICT DO NOTHING",
-                    (self.estate, service, step),
-                )
+                self._insert(conn, service, step)
         return changed
+
+    def record(self, service: str, step: int) -> None:
+        with connection(self._pool, self.STORE) as conn:
+            self._insert(conn, service, step)
+
+    def _insert(self, conn: Connection[Any], service: str, step: int) -> None:
+        conn.execute(
+            "INSERT INTO ic_changes (estate, service, step) VALUES (%s, %s, %s)"
+            " ON CONFLICT DO NOTHING",
+            (self.estate, service, step),
+        )
 
     def changes(self) -> dict[str, list[int]]:
         with connection(self._pool, self.STORE) as conn:
