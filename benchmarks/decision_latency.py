@@ -143,6 +143,7 @@ def main() -> None:
             for name, graph in graphs.items():
                 run_ctx = contexts[name]
                 run_ctx.series_cache.clear()  # every decision pays its own reads
+                run_ctx.reads_cache.clear()
                 proxy.take()
                 started = time.perf_counter()
                 alert = commander.normalise(alarm)

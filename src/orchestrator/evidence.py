@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from typing import TypeVar
 
 import numpy as np
 
@@ -14,6 +16,8 @@ from services.aws.resources import ServiceResources, metric_ids
 from services.scenario.model import ServiceKind
 
 HISTORY_STEPS = 60
+PARALLEL_READS = 8
+T = TypeVar("T")
 
 
 def series(ctx: RunContext, services: Iterable[str]) -> dict[str, dict[str, list[float]]]:
@@ -93,13 +97,24 @@ def ms_per_latency_unit(res: ServiceResources) -> float:
 
 
 def logs(ctx: RunContext, services: Iterable[str], since_step: int) -> dict[str, list[str]]:
+    """Each service's log lines since ``since_step``; the services' reads run at once."""
     start, end = ctx.clock.at(max(0, since_step)), ctx.clock.at(ctx.clock.step + 1)
-    return {
-        name: [
-            line for _, line in telemetry.log_lines(ctx.port, ctx.estate.services[name], start, end)
-        ]
-        for name in services
-    }
+
+    def read(name: str) -> list[str]:
+        res = ctx.estate.services[name]
+        return [line for _, line in telemetry.log_lines(ctx.port, res, start, end)]
+
+    return at_once(read, list(services))
+
+
+def at_once(read: Callable[[str], T], names: list[str]) -> dict[str, T]:
+    """``read`` of each name, the reads in parallel threads: on a real account each is a
+    round trip of tens of milliseconds, and one service's read never waits for another's
+    (boto3 clients are thread-safe; the port's connection pool holds 32)."""
+    if len(names) <= 1:
+        return {name: read(name) for name in names}
+    with ThreadPoolExecutor(max_workers=min(PARALLEL_READS, len(names))) as pool:
+        return dict(zip(names, pool.map(read, names), strict=True))
 
 
 def findings(alerts: Sequence[Alert]) -> list[tuple[str, str]]:
@@ -118,12 +133,26 @@ def facts(
     """Each service as the agents see it now: catalogue plus what AWS says."""
     names = list(services)
     got = series(ctx, names) if names else {}
+
+    step = ctx.clock.step
+
+    def read(name: str) -> tuple[int, telemetry.Change | None]:
+        if (cached := ctx.reads_cache.get((step, name))) is not None:
+            return cached
+        res = ctx.estate.services[name]
+        rds = ctx.catalogue[name].kind == "rds"
+        capacity = 1 if rds else actions.current_capacity(ctx.port, res)
+        got = capacity, telemetry.current_revision(ctx.port, res)
+        for stale in [key for key in ctx.reads_cache if key[0] != step]:
+            ctx.reads_cache.pop(stale, None)
+        ctx.reads_cache[(step, name)] = got
+        return got
+
+    read_now = at_once(read, names)
     out: dict[str, ServiceFacts] = {}
     for name in names:
         profile = ctx.catalogue[name]
-        res = ctx.estate.services[name]
-        capacity = 1 if profile.kind == "rds" else actions.current_capacity(ctx.port, res)
-        change = telemetry.current_revision(ctx.port, res)
+        capacity, change = read_now[name]
         mine = [a for a in alerts if a["service"] == name]
         out[name] = ServiceFacts(
             name=name,

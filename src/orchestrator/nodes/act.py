@@ -118,6 +118,7 @@ def _execute_once(
             ActionKind(candidate["action"]), candidate["service"], candidate["params"]
         )
         result = actions.execute(ctx.port, ctx.estate, request)
+        ctx.reads_cache.clear()  # what the estate runs now is not what this step read
         record = ActionRecord(
             key=key,
             round=round_,
@@ -199,6 +200,7 @@ def verify(state: IncidentState, runtime: Runtime[RunContext]) -> dict[str, Any]
             with _locked(ctx, rollback["service"]):
                 if ctx.ledger.begin(key):
                     result = actions.execute(ctx.port, ctx.estate, request)
+                    ctx.reads_cache.clear()
                     ctx.ledger.finish(key, {"status": result.status.value, "detail": result.detail})
                     update["timeline"].append(
                         _entry(step, "executor", f"rolled back {record['action']}: {result.detail}")
