@@ -133,6 +133,8 @@ class Verdict:
 
     incident: bool
     causes: tuple[Cause, ...]
+    """Every fault, in the order a good run confirms them (onset plus detection time): the
+    runner judges ``root_cause`` against the first incident confirmed."""
     forbidden: frozenset[ActionKind]
     detect_within_s: int | None
     recovered_within_s: int | None
@@ -224,6 +226,7 @@ def judge(scenario: Scenario) -> Verdict:
                 detect_s=detect_seconds(event, scenario),
             )
         )
+    causes.sort(key=lambda c: (c.at_s + c.detect_s, c.at_s))  # the first a good run confirms
     needed = frozenset(a for cause in causes for a in cause.fixes)
     forbidden = set(HARMFUL - needed)
     kinds = {cause.fault for cause in causes}
@@ -232,18 +235,19 @@ def judge(scenario: Scenario) -> Verdict:
     deploys = any(event.kind == "deploy" for event in scenario.events)
     if deploys and A.ROLLBACK_DEPLOYMENT not in needed:
         forbidden.add(A.ROLLBACK_DEPLOYMENT)  # the harmless deploy is a red herring
-    first = causes[0]
+    onset = min(cause.at_s for cause in causes)  # the spec times both from the first onset
+    detect = min(cause.at_s - onset + cause.detect_s for cause in causes)
     recovered: int | None = None
     if all(cause.fixes for cause in causes):
         recovered = max(
             cause.at_s
-            - first.at_s
+            - onset
             + cause.detect_s
             + FIX_S
             + (APPROVAL_S if cause.approval == "required" else 0)
             for cause in causes
         )
-    return Verdict(True, tuple(causes), frozenset(forbidden), first.detect_s, recovered)
+    return Verdict(True, tuple(causes), frozenset(forbidden), detect, recovered)
 
 
 def _names(actions: Iterable[ActionKind]) -> list[str]:

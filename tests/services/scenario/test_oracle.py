@@ -147,16 +147,20 @@ def test_no_remedy_in_the_vocabulary_means_escalation_and_no_recovery_promise() 
     assert expect["root_cause"] == {"service": "db", "fault": "cpu-saturation"}
 
 
-def test_two_faults_name_the_first_and_need_both_fixes() -> None:
+def test_two_faults_name_the_one_confirmed_first_and_need_both_fixes() -> None:
     verdict = judge(
-        scenario(fault("memory-leak", "api", at="14m"), fault("disk-full", "safe-db", at="11m"))
+        scenario(fault("disk-full", "safe-db", at="10m"), fault("bad-deploy", "api", at="12m"))
     )
 
+    # the disk fills over 10 minutes; the bad deploy shows at once: it is confirmed first
     assert [(c.service, c.fault) for c in verdict.causes] == [
+        ("api", FaultKind.BAD_DEPLOY),
         ("safe-db", FaultKind.DISK_FULL),
-        ("api", FaultKind.MEMORY_LEAK),
     ]
-    assert verdict.needed == {A.INCREASE_STORAGE, A.RESTART_SERVICE}
+    assert verdict.expect()["root_cause"] == {"service": "api", "fault": "bad-deploy"}
+    assert verdict.detect_within_s == 2 * 60 + 180  # from the first onset, as the spec times it
+    assert verdict.recovered_within_s == 10 * 60 + 180 + 600
+    assert verdict.needed == {A.INCREASE_STORAGE, A.ROLLBACK_DEPLOYMENT}
     assert verdict.approval is None  # one cause auto, one undecided: v1 cannot say both
 
 
