@@ -2,8 +2,16 @@
 
 from __future__ import annotations
 
+import json
+
+import pytest
+import typer
+from typer.testing import CliRunner
+
 from orchestrator.bench.generated import DEVELOPMENT_SEEDS, REPORTING_SEEDS, by_class, render, score
 from orchestrator.result import RootCauseResult, ScenarioResult
+from services.cli import app
+from services.cli_generate import parse_seeds
 from services.scenario.generate import CLASSES, generate
 from services.scenario.oracle import CHANGES
 
@@ -47,3 +55,23 @@ def test_score_counts_forbidden_and_unnecessary_actions_and_ranks_every_cause() 
     [line, total] = by_class([got])
     assert (line.klass, total.klass, total.top3) == (item.klass, "ALL", (1, 1))
     assert item.klass in render([got])
+
+
+def test_seeds_are_written_a_dash_b() -> None:
+    assert parse_seeds("100000-100019") == range(100_000, 100_020)
+    assert parse_seeds("7") == range(7, 8)
+    for bad in ("a-b", "9-3"):
+        with pytest.raises(typer.BadParameter):
+            parse_seeds(bad)
+
+
+@pytest.mark.slow
+def test_bench_generated_runs_a_seed_and_scores_it_by_its_verdict() -> None:
+    run = CliRunner().invoke(app, ["bench", "generated", "--seeds", "127-127", "--no-baseline",
+                                   "--json"])  # fmt: skip
+
+    assert run.exit_code == 0, run.output
+    [line] = [json.loads(line) for line in run.stdout.splitlines()]
+    assert (line["seed"], line["klass"]) == (127, "credential-compromise")
+    assert line["avoided_usd"] is None  # no baseline run
+    assert line["passed"] is (line["failed"] == [])
