@@ -21,7 +21,7 @@ from orchestrator.bench.nab import render, resolve_data_dir, run_nab
 from orchestrator.context import CommanderPolicy
 from orchestrator.result import ScenarioResult
 from orchestrator.runner import ApprovalAnswer, RunOptions, run_scenario
-from services import cli_cluster, cli_estate
+from services import cli_cluster, cli_estate, cli_generate
 from services.audit import AuditEntry, AuditTrail
 from services.aws.port import open_aws_port
 from services.errors import CommanderError, ConfigurationError
@@ -61,6 +61,7 @@ audit_app = typer.Typer(
 app.add_typer(audit_app, name="audit")
 cli_cluster.register(app)
 cli_estate.register(app)
+cli_generate.register(scenario_app, bench_app)
 
 
 def _out(text: str) -> None:
