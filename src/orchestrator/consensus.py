@@ -13,8 +13,8 @@ The rules, in the order they apply (``docs/consensus.md`` explains each):
    (reversible first, then lower risk, then not destructive), then to the lower rank, then the
    id, so the outcome never depends on input order.
 5. **Outcome.** The winner executes when its score reaches the auto threshold for the
-   incident's severity and nothing about it requires a person (any action on a protected
-   resource, a high-risk action, or risk above what the severity allows). Otherwise
+   incident's severity and nothing about it requires a person (a destructive action on a
+   protected resource, a high-risk action, or risk above what the severity allows). Otherwise
    a person is asked when its score reaches the approval threshold; otherwise the incident is
    escalated if any candidate had support, and nothing is done if none did.
 """
@@ -128,8 +128,11 @@ def tally(candidate: Candidate, votes: Sequence[Vote], policy: ConsensusPolicy) 
 
 def needs_person(candidate: Candidate, severity: Severity, policy: ConsensusPolicy) -> str | None:
     """Why ``candidate`` may not run unattended, or None when it may."""
-    if candidate["protected"]:
-        return "action on a protected resource"
+    if candidate["protected"] and candidate["destructive"]:
+        # The spec's rule: destructive actions on what holds data never run unattended. Growing
+        # its storage or closing a port opened to the internet is not destructive: waiting for a
+        # person there leaves a database full or exposed.
+        return "destructive action on a protected resource"
     if candidate["risk"] == "high":
         return "high-risk action"
     allowed = policy.max_auto_risk.get(severity, "low")

@@ -78,12 +78,14 @@ def test_a_security_veto_always_blocks(ballot: Any, severity: Any) -> None:
 
 
 @given(ballots(), st.sampled_from(["sev1", "sev2", "sev3", "sev4"]))
-def test_protected_resources_never_auto_execute(ballot: Any, severity: Any) -> None:
+def test_destructive_actions_on_protected_resources_never_auto_execute(
+    ballot: Any, severity: Any
+) -> None:
     cands, votes = ballot
     decision = decide(cands, votes, severity)
     if decision.outcome == "execute":
         chosen = next(c for c in cands if c["id"] == decision.candidate)
-        assert not chosen["protected"]
+        assert not (chosen["protected"] and chosen["destructive"])
         assert chosen["risk"] != "high"
 
 
@@ -113,11 +115,21 @@ def test_unanimous_support_for_a_low_risk_action_executes_and_says_why() -> None
     assert decision.matrix[cand["id"]]["security"] == "approve (0.90)"
 
 
-def test_a_protected_target_asks_a_person_even_with_unanimous_support() -> None:
+def test_a_destructive_action_on_a_protected_target_asks_a_person_even_with_unanimous_support() -> (
+    None
+):
     cand = _candidate("reboot-database", protected=True, destructive=True, risk="medium")
     decision = decide([cand], _votes(cand, ALL_APPROVE), "sev1")
     assert decision.outcome == "approval"
     assert "protected" in decision.rule
+
+
+@pytest.mark.parametrize("action", ["increase-storage", "revoke-ingress-rule"])
+def test_a_non_destructive_fix_on_a_protected_target_runs_unattended(action: str) -> None:
+    """A full or internet-exposed database is not left waiting for a person."""
+    cand = _candidate(action, protected=True, destructive=False, risk="low")
+    decision = decide([cand], _votes(cand, ALL_APPROVE), "sev2")
+    assert decision.outcome == "execute", decision.rule
 
 
 def test_veto_escalates_when_nothing_else_is_left() -> None:
