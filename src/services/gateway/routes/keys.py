@@ -10,6 +10,7 @@ from services.audit import AuditRecord
 from services.errors import NotFoundError
 from services.gateway.auth import Principal
 from services.gateway.deps import GatewayDep, caller
+from services.gateway.params import KeyId
 from services.gateway.problems import responses
 from services.gateway.routes import API_PREFIX
 from services.gateway.schemas import KeyCreated, KeyIn, KeyOut
@@ -60,10 +61,10 @@ def list_keys(
 @router.delete(
     "/{key_id}",
     status_code=204,
-    responses=responses(404, s404="No such key."),
+    responses=responses(404, 422, s404="No such key."),
 )
 def revoke_key(
-    key_id: str, gateway: GatewayDep, principal: Annotated[Principal, caller("keys.revoke")]
+    key_id: KeyId, gateway: GatewayDep, principal: Annotated[Principal, caller("keys.revoke")]
 ) -> Response:
     """Revoke a key from now on (revoking twice is fine)."""
     if not gateway.keys.revoke(key_id):
