@@ -20,6 +20,7 @@ from contextlib import AsyncExitStack, ExitStack, asynccontextmanager
 from datetime import timedelta
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
+from typing import Any
 
 import httpx
 import jwt
@@ -242,6 +243,16 @@ def _cluster(stack: ExitStack | AsyncExitStack, parts: ClusterParts, aws: AwsPor
     feed.start()
     stack.callback(feed.stop)
     return trail, feed, RemoteBackend(parts, aws), None
+
+
+def server_options(settings: Settings) -> dict[str, Any]:
+    """uvicorn's options for serving the gateway. Proxy headers (``X-Forwarded-For``) are
+    believed only from ``IC_FORWARDED_ALLOW_IPS``: uvicorn's default believes them from
+    loopback, so anything on the host (or a proxy that passes the header on) could pick the
+    client address the failed-authentication limit counts against."""
+    if not settings.forwarded_allow_ips:
+        return {"proxy_headers": False}
+    return {"proxy_headers": True, "forwarded_allow_ips": list(settings.forwarded_allow_ips)}
 
 
 def dashboard_dir() -> Path | None:
