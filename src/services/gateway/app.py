@@ -45,7 +45,7 @@ from services.cluster.doorbell import RemoteFeed
 from services.cluster.parts import ClusterParts, open_cluster
 from services.estate.load import load_estate
 from services.estate.realise import RealisedEstate, realise
-from services.gateway import problems
+from services.gateway import openapi, problems
 from services.gateway.alerts import IngestOptions
 from services.gateway.auth import ApiKeyStore, Authenticator, JwtVerifier, KeyStore, Role
 from services.gateway.authn import CredentialBackend, refused
@@ -162,6 +162,7 @@ def create_app(
         lifespan=lifespan,
     )
     problems.install(app)
+    openapi.install(app)
     for module in (alerts, incidents, events, audit, keys, ops):
         app.include_router(module.router)
     dashboard = dashboard_dir()
