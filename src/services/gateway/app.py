@@ -31,7 +31,6 @@ from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
 from opentelemetry.sdk.trace import TracerProvider
 from prometheus_client import CollectorRegistry
 from starlette.middleware.authentication import AuthenticationMiddleware
-from starlette.staticfiles import StaticFiles
 
 from orchestrator.backend import CommanderBackend, LocalBackend
 from orchestrator.context import CommanderPolicy
@@ -45,7 +44,7 @@ from services.cluster.doorbell import RemoteFeed
 from services.cluster.parts import ClusterParts, open_cluster
 from services.estate.load import load_estate
 from services.estate.realise import RealisedEstate, realise
-from services.gateway import openapi, problems
+from services.gateway import openapi, problems, static
 from services.gateway.alerts import IngestOptions
 from services.gateway.auth import ApiKeyStore, Authenticator, JwtVerifier, KeyStore, Role
 from services.gateway.authn import CredentialBackend, refused
@@ -167,7 +166,7 @@ def create_app(
         app.include_router(module.router)
     dashboard = dashboard_dir()
     if dashboard is not None:
-        app.mount("/ui", StaticFiles(directory=dashboard, html=True), name="dashboard")
+        static.mount(app, dashboard)
     # Added innermost first: HTTP metrics see every answer, CORS answers preflights (which
     # never carry credentials) before authentication, and a 401 still carries CORS headers.
     app.add_middleware(AuthenticationMiddleware, backend=CredentialBackend(), on_error=refused)

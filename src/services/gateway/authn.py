@@ -31,8 +31,11 @@ from services.gateway import problems
 from services.gateway.auth import Principal, Role
 
 PUBLIC = frozenset(
-    {"/healthz", "/readyz", "/docs", "/docs/oauth2-redirect", "/redoc", "/openapi.json"}
-)
+    {
+        "/healthz", "/readyz", "/docs", "/docs/oauth2-redirect", "/redoc", "/openapi.json",
+        "/favicon.ico",
+    }
+)  # fmt: skip
 """Paths served without a credential."""
 PUBLIC_PREFIXES = ("/ui/",)
 """The dashboard's static files: the page signs in itself, in the browser."""
