@@ -288,7 +288,7 @@ def test_another_store_sees_creations_and_revocations_at_once(
     open_store: OpenStore, clock: Clock
 ) -> None:
     server, cli = open_store(clock), open_store(clock)
-    key_id, full = cli.create("made by the CLI", [Role.ADMIN])
+    key_id, full = cli.create("made by the CLI", [Role.RESPONDER])
     assert server.verify(full).key_id == key_id
     assert [k.key_id for k in server.list()] == [key_id]
     assert cli.revoke(key_id) is True
