@@ -93,9 +93,12 @@ def running_gateway(
 
 
 @contextmanager
-def served(app: FastAPI) -> Iterator[str]:
-    """``app`` on a real uvicorn server on loopback (for streaming: SSE); yields its base URL."""
-    config = uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning", lifespan="off")
+def served(app: FastAPI, **options: Any) -> Iterator[str]:
+    """``app`` on a real uvicorn server on loopback (for streaming: SSE); yields its base URL.
+    ``options`` are more of uvicorn's (``services.gateway.app.server_options``)."""
+    config = uvicorn.Config(
+        app, host="127.0.0.1", port=0, log_level="warning", lifespan="off", **options
+    )
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()

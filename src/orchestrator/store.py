@@ -164,7 +164,11 @@ def decode_cursor(cursor: str) -> tuple[datetime, str]:
         blob = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
         at, incident_id = json.loads(blob)
         opened_at = datetime.fromisoformat(at)
-        if not isinstance(incident_id, str) or opened_at.utcoffset() is None:
+        if (
+            not isinstance(incident_id, str)
+            or not incident_id.isprintable()  # PostgreSQL refuses NUL in text
+            or opened_at.utcoffset() is None
+        ):
             raise ValueError("not a cursor of this module")
         return opened_at, incident_id
     except (binascii.Error, ValueError, TypeError, UnicodeDecodeError) as exc:

@@ -467,7 +467,7 @@ def serve(
     """
     import uvicorn
 
-    from services.gateway.app import create_app
+    from services.gateway.app import create_app, server_options
     from services.tracing import install_log_correlation
 
     settings = get_settings()
@@ -505,7 +505,10 @@ def serve(
         f"incident commander on http://{settings.host}:{settings.port} "
         f"({serving}; API docs at /docs)"
     )
-    uvicorn.run(application, host=settings.host, port=settings.port, log_level="info")
+    uvicorn.run(
+        application, host=settings.host, port=settings.port, log_level="info",
+        **server_options(settings),
+    )  # fmt: skip
 
 
 def _check_estate(settings: Settings, path: Path) -> None:

@@ -24,7 +24,8 @@ Every error the commander raises on purpose is a ``CommanderError``::
         ├── BadRequestError         a parameter that makes no sense (a foreign cursor) (400)
         ├── NotFoundError           no such incident, key or page (404)
         ├── ConflictError           the state moved on: approval answered or expired (409)
-        │   └── ResourceBusyError   another action holds the resource's lock
+        │   ├── ResourceBusyError   another action holds the resource's lock
+        │   └── LastAdminKeyError   revoking the only active admin key would lock admins out
         ├── RateLimitedError        too many requests; ``retry_after`` seconds to wait (429)
         ├── UpstreamError           a call the gateway makes for the client failed (502)
         └── OverloadedError         the commander cannot take more now; retry later (503)
@@ -204,6 +205,18 @@ class ConflictError(RequestError):
 
 class ResourceBusyError(ConflictError):
     """Another action holds the resource's lock (past the wait we allow for it)."""
+
+
+class LastAdminKeyError(ConflictError):
+    """Revoking this key would leave no active admin key, and so no one who can create one
+    through the API (HTTP 409): create another admin key first."""
+
+    def __init__(self, key_id: str) -> None:
+        self.key_id = key_id
+        super().__init__(
+            f"API key {key_id} is the last active admin key: revoking it would leave no one "
+            "able to manage keys; create another admin key first"
+        )
 
 
 class RateLimitedError(RequestError):

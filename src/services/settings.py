@@ -153,6 +153,13 @@ class Settings(BaseSettings):
         description="`limits` storage URI: memory:// (one process) or redis://host:6379/0",
     )
     max_body_bytes: int = Field(default=1_048_576, ge=1024, description="request body limit")
+    forwarded_allow_ips: list[str] = Field(
+        default_factory=list,
+        description=(
+            "proxies whose X-Forwarded-For/-Proto `serve` believes (addresses or networks, or "
+            '"*"); none: every client is its socket\'s address'
+        ),
+    )
     cors_origins: list[str] = Field(
         default_factory=list,
         description="origins allowed to call the API from a browser (none: same origin only)",

@@ -11,6 +11,7 @@ import pytest
 from typer.testing import CliRunner
 
 from services.cli import app
+from services.errors import LastAdminKeyError
 from services.gateway.auth.keys import ApiKeyStore
 from services.scenario.loader import builtin_scenarios
 from services.settings import get_settings
@@ -200,5 +201,22 @@ def test_keys_are_created_once_listed_without_secrets_and_revoked(
         bad = runner.invoke(app, ["keys", "create", "x", "--role", "root"])
         assert bad.exit_code == 2
         assert "unknown role(s) root" in bad.output
+    finally:
+        get_settings.cache_clear()
+
+
+def test_the_cli_will_not_revoke_the_last_admin_key(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    db = tmp_path / "keys.sqlite"
+    monkeypatch.setenv("IC_API_KEYS_DB", str(db))
+    get_settings.cache_clear()
+    try:
+        with ApiKeyStore(db) as store:
+            admin, _ = store.create("admin", ["admin"])
+        refused = runner.invoke(app, ["keys", "revoke", admin])
+        assert isinstance(refused.exception, LastAdminKeyError)  # main() prints it, exit 2
+        with ApiKeyStore(db) as store:
+            assert store.list()[0].active
     finally:
         get_settings.cache_clear()

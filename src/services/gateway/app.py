@@ -20,6 +20,7 @@ from contextlib import AsyncExitStack, ExitStack, asynccontextmanager
 from datetime import timedelta
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
+from typing import Any
 
 import httpx
 import jwt
@@ -30,7 +31,6 @@ from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
 from opentelemetry.sdk.trace import TracerProvider
 from prometheus_client import CollectorRegistry
 from starlette.middleware.authentication import AuthenticationMiddleware
-from starlette.staticfiles import StaticFiles
 
 from orchestrator.backend import CommanderBackend, LocalBackend
 from orchestrator.context import CommanderPolicy
@@ -45,7 +45,7 @@ from services.cluster.doorbell import RemoteFeed
 from services.cluster.parts import ClusterParts, open_cluster
 from services.estate.load import load_estate
 from services.estate.realise import RealisedEstate, realise
-from services.gateway import problems
+from services.gateway import openapi, problems, static
 from services.gateway.alerts import IngestOptions
 from services.gateway.auth import ApiKeyStore, Authenticator, JwtVerifier, KeyStore, Role
 from services.gateway.authn import CredentialBackend, refused
@@ -165,11 +165,12 @@ def create_app(
         lifespan=lifespan,
     )
     problems.install(app)
+    openapi.install(app)
     for module in (alerts, incidents, events, audit, keys, ops, integrations):
         app.include_router(module.router)
     dashboard = dashboard_dir()
     if dashboard is not None:
-        app.mount("/ui", StaticFiles(directory=dashboard, html=True), name="dashboard")
+        static.mount(app, dashboard)
     # Added innermost first: HTTP metrics see every answer, CORS answers preflights (which
     # never carry credentials) before authentication, and a 401 still carries CORS headers.
     app.add_middleware(AuthenticationMiddleware, backend=CredentialBackend(), on_error=refused)
@@ -266,6 +267,16 @@ def _cluster(stack: ExitStack | AsyncExitStack, parts: ClusterParts, aws: AwsPor
     feed.start()
     stack.callback(feed.stop)
     return trail, feed, RemoteBackend(parts, aws), None
+
+
+def server_options(settings: Settings) -> dict[str, Any]:
+    """uvicorn's options for serving the gateway. Proxy headers (``X-Forwarded-For``) are
+    believed only from ``IC_FORWARDED_ALLOW_IPS``: uvicorn's default believes them from
+    loopback, so anything on the host (or a proxy that passes the header on) could pick the
+    client address the failed-authentication limit counts against."""
+    if not settings.forwarded_allow_ips:
+        return {"proxy_headers": False}
+    return {"proxy_headers": True, "forwarded_allow_ips": list(settings.forwarded_allow_ips)}
 
 
 def dashboard_dir() -> Path | None:

@@ -2,8 +2,9 @@
 a request is authenticated before anything reads its body: a client without a good credential
 learns nothing about what its body would have done (no 422 before the 401).
 
-Order: an address that failed too often lately is refused (429) before its credential is
-read; a failed credential counts against its address. The principal is ``request.user``;
+A failed credential counts against its client address; past ``IC_AUTH_FAILURE_LIMIT`` the
+failure is a 429 rather than a 401. A good credential is never refused for its address's
+failures (``services.gateway.throttle`` says why). The principal is ``request.user``;
 authorisation for the route (403) and the principal's rate limit happen in
 ``deps.caller``, which knows the route's name.
 
@@ -32,7 +33,7 @@ from services.gateway.auth import Principal, Role
 PUBLIC = frozenset(
     {
         "/healthz", "/readyz", "/docs", "/docs/oauth2-redirect", "/redoc", "/openapi.json",
-        "/v1/integrations/slack/interactions",
+        "/favicon.ico", "/v1/integrations/slack/interactions",
     }
 )  # fmt: skip
 """Paths served without a credential (Slack's callback is authenticated by its signature)."""
@@ -78,17 +79,16 @@ class CredentialBackend(AuthenticationBackend):
             return AuthCredentials([Role.VIEWER.value]), PrincipalUser(SCRAPER)
         presented = bool(authorization or api_key)
         try:
-            gateway.throttle.refuse_if_failing(address)
-        except RateLimitedError as exc:
-            raise RefusedError(exc, presented) from exc
-        try:
             # JWKS verification may fetch the key set (blocking): off the event loop.
             principal = await run_in_threadpool(
                 gateway.authenticator.authenticate, authorization, api_key
             )
         except UnauthenticatedError as exc:
-            gateway.throttle.failed(address)
             gateway.metrics.auth_failures.inc()
+            try:
+                gateway.throttle.failed(address)
+            except RateLimitedError as limited:
+                raise RefusedError(limited, presented) from exc
             raise RefusedError(exc, presented) from exc
         except OverloadedError as exc:
             raise RefusedError(exc, presented) from exc

@@ -4,6 +4,12 @@ and would hold the SSE stream back): a request body limit, and HTTP request metr
 Neither Starlette nor FastAPI limits request bodies; uvicorn does not either (it limits
 headers). The limit is small enough to write here: refuse by ``Content-Length`` before reading,
 and count the bytes of a chunked body as they arrive.
+
+Refusing is not enough: a server that answers before the body is read keeps the connection
+open for the next request, and so reads (and throws away) the rest of the body, however large.
+Any answer given while a request's body is still arriving (a 413, a 401, a GET that never
+reads the body it was sent) therefore says ``Connection: close``, and uvicorn closes the
+connection once the answer is sent instead of reading on.
 """
 
 from __future__ import annotations
@@ -33,9 +39,11 @@ class BodyLimit:
             await self._refuse(send)
             return
         seen = 0
+        # Whether the body is all in: at once when the request declares none.
+        received = declared in (None, b"0") and b"transfer-encoding" not in dict(scope["headers"])
 
         async def limited_receive() -> Message:
-            nonlocal seen
+            nonlocal seen, received
             message = await receive()
             if message["type"] == "http.request":
                 seen += len(message.get("body", b""))
@@ -43,9 +51,16 @@ class BodyLimit:
                     # An HTTPException, because FastAPI re-raises those from body parsing
                     # (anything else becomes its 400); the app's handler answers 413.
                     raise HTTPException(413, self._detail)
+                received = not message.get("more_body", False)
             return message
 
-        await self.app(scope, limited_receive, send)
+        async def closing_send(message: Message) -> None:
+            if message["type"] == "http.response.start" and not received:
+                headers = [(k, v) for k, v in message.get("headers", []) if k != b"connection"]
+                message = {**message, "headers": [*headers, (b"connection", b"close")]}
+            await send(message)
+
+        await self.app(scope, limited_receive, closing_send)
 
     async def _refuse(self, send: Send) -> None:
         body = json.dumps(

@@ -7,7 +7,7 @@
     UnauthenticatedError    401 with WWW-Authenticate: Bearer
     ForbiddenError          403
     NotFoundError           404
-    ConflictError           409
+    ConflictError           409 (LastAdminKeyError: "last_admin_key")
     RateLimitedError        429 with Retry-After
     UpstreamError           502
     OverloadedError         503 with Retry-After
@@ -31,6 +31,7 @@ from services.errors import (
     ContentTypeError,
     ForbiddenError,
     IngestError,
+    LastAdminKeyError,
     NotFoundError,
     OverloadedError,
     RateLimitedError,
@@ -172,6 +173,7 @@ def install(app: FastAPI) -> None:
     app.add_exception_handler(BadRequestError, _bad_request)
     app.add_exception_handler(NotFoundError, _simple(404, "not_found"))
     app.add_exception_handler(ConflictError, _simple(409, "conflict"))
+    app.add_exception_handler(LastAdminKeyError, _simple(409, "last_admin_key"))
     app.add_exception_handler(RateLimitedError, _rate_limited)
     app.add_exception_handler(UpstreamError, _simple(502, "upstream_failed"))
     app.add_exception_handler(OverloadedError, _overloaded)

@@ -4,8 +4,14 @@ Redis (``IC_RATE_LIMIT_STORAGE=redis://...``) when several gateways share the bu
 Three budgets: every principal's calls (``IC_RATE_LIMIT``), an ingest principal's deliveries
 (``IC_INGEST_RATE_LIMIT``, larger: an Alertmanager in an alert storm must not be turned away
 by the same budget as a person), and failed authentications per client address
-(``IC_AUTH_FAILURE_LIMIT``), which slows guessing keys: an address over it is refused before
-its credential is even checked.
+(``IC_AUTH_FAILURE_LIMIT``): a failure from an address over it is answered 429 with
+Retry-After instead of 401, which tells a client stuck on a bad credential to back off.
+
+Only failures are limited, never successes: a valid credential is accepted from any address,
+however many bad ones came from it before. Refusing it would hand anyone who shares an
+address with an operator (a NAT, a proxy, a spoofable ``X-Forwarded-For``) a way to lock the
+operator out with thirty bad requests. Nothing is lost to guessing: a key's secret has 256
+bits, so no number of guesses finds one.
 """
 
 from __future__ import annotations
@@ -42,14 +48,12 @@ class Throttle:
                 f"rate limit {item} exceeded for {subject}", self._retry_after(item, kind, subject)
             )
 
-    def refuse_if_failing(self, address: str) -> None:
-        """Refuse an address that failed to authenticate too often lately."""
-        if not self._limiter.test(self._failures, "auth-failures", address):
+    def failed(self, address: str) -> None:
+        """Count one failed authentication from ``address``; ``RateLimitedError`` when it is
+        over its budget of failures."""
+        if not self._limiter.hit(self._failures, "auth-failures", address):
             retry = self._retry_after(self._failures, "auth-failures", address)
             raise RateLimitedError(f"too many failed authentications from {address}", retry)
-
-    def failed(self, address: str) -> None:
-        self._limiter.hit(self._failures, "auth-failures", address)
 
     def _retry_after(self, item: RateLimitItem, *identifiers: str) -> int:
         stats = self._limiter.get_window_stats(item, *identifiers)

@@ -45,6 +45,7 @@ from services.gateway.auth.keys import (
     PREFIX,
     ApiKeyInfo,
     check_key,
+    check_revocable,
     key_digest,
     new_key,
     parse_roles,
@@ -199,8 +200,15 @@ class PgApiKeyStore:
 
     def revoke(self, key_id: str) -> bool:
         """Revoke a key from now on. ``False`` if there is no such key; revoking twice keeps the
-        first revocation time and returns ``True``."""
+        first revocation time and returns ``True``. ``LastAdminKeyError`` for the last active
+        admin key."""
         with connection(self._pool, self.STORE) as conn:
+            # The active keys' rows locked until the update commits: of two gateways revoking
+            # the last two admin keys at once, the second sees the first's revocation.
+            active = conn.execute(
+                "SELECT key_id, roles FROM ic_api_keys WHERE revoked_at IS NULL FOR UPDATE"
+            ).fetchall()
+            check_revocable(key_id, active)
             cursor = conn.execute(
                 "UPDATE ic_api_keys SET revoked_at = COALESCE(revoked_at, %s) WHERE key_id = %s",
                 (self._now(), key_id),

@@ -9,14 +9,26 @@ lifespan: schemathesis serializes each case, the client sends it, schemathesis c
 answer. Bounded for CI: 25 generated examples per operation (plus schemathesis' examples and
 coverage phases), derandomized, so a run is repeatable.
 
+Three phases: every operation on its own; sequences of operations, each fed by what an earlier
+answer said (schemathesis' state machine, on the links it infers: an incident id from a
+list, a key id from ``GET /v1/keys``); and the event stream, on a real server, where an answer
+of 200 must be a stream that stays open (it once answered 200 and then died on its input).
+
+The fuzzer has keys of its own (``FuzzKeys``): a sequence may revoke any key it can list, and
+the fuzzer must not lock itself out. The last admin key cannot be revoked (409); of the
+others, each request uses one still active.
+
 Known bugs the fuzzing found are pinned by strict ``xfail`` tests at the end.
 """
 
 from __future__ import annotations
 
+import copy
+from collections import Counter
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import httpx
 import pytest
@@ -30,10 +42,11 @@ from schemathesis.checks import (
     status_code_conformance,
 )
 
-from gatewaykit import Running, gateway_settings, running_gateway
+from gatewaykit import Running, gateway_settings, running_gateway, served
 from services.aws.port import AwsPort
 from services.gateway.alerts import AlertSource
 from services.gateway.app import create_app
+from services.gateway.auth import Role
 
 SCENARIO = "deploy-then-sessions-db-latency"
 """Its incident asks for an approval, so the incident routes have votes, decisions and a
@@ -55,9 +68,11 @@ JSON_BODIES = [
     "POST /v1/keys",
 ]
 
-# GET /v1/events is a stream that never ends: a generated request to it would hang until its
-# timeout. It is left out of the fuzzing; its one error answer is tested on its own below.
-SCHEMA = schemathesis.openapi.from_dict(SPEC).exclude(method="GET", path="/v1/events")
+# GET /v1/events is a stream that never ends: through the TestClient a request to it would
+# hang. It is fuzzed on its own, on a real server (test_the_event_stream_...).
+ALL = schemathesis.openapi.from_dict(copy.deepcopy(SPEC))  # its state machine adds links
+SCHEMA = ALL.exclude(method="GET", path="/v1/events")
+EVENTS = ALL.include(method="GET", path="/v1/events")
 INCIDENT_PATHS = r"^/v1/incidents/\{incident_id\}"
 
 CHECKS = [
@@ -75,6 +90,30 @@ bounded = settings(
     database=None,
     suppress_health_check=[HealthCheck.too_slow],
 )
+sequences = settings(
+    bounded,
+    max_examples=40,
+    stateful_step_count=8,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
+)
+STREAM_QUIET_S = 0.25
+"""How long a 200 event stream is read: it must still be open after that (open and quiet is
+a ``ReadTimeout``)."""
+FUZZ_ADMINS = 4
+
+
+@dataclass
+class FuzzKeys:
+    """The fuzzer's own admin keys; ``header()`` is a credential from one still active."""
+
+    running: Running
+    keys: dict[str, str]
+    """key id -> full key"""
+
+    def header(self) -> dict[str, str]:
+        active = {info.key_id for info in self.running.gateway.keys.list() if info.active}
+        key = next(full for key_id, full in self.keys.items() if key_id in active)
+        return {"Authorization": f"Bearer {key}"}
 
 
 def _refuse_outbound(request: httpx.Request) -> httpx.Response:
@@ -102,48 +141,135 @@ def incident_id(gateway: Running) -> str:
     return next(iter(gateway.gateway.live.commander.incidents))
 
 
-def _send_and_check(running: Running, case: schemathesis.Case) -> httpx.Response:
-    auth = running.auth("admin")
-    # schemathesis serializes the case for `requests`; the prepared request is its exact wire
-    # form (URL with the query, headers, body bytes), which the TestClient sends to the app.
-    wire = requests.Request(**case.as_transport_kwargs(base_url=BASE_URL, headers=auth)).prepare()
-    assert wire.method is not None
-    assert wire.url is not None
-    response = running.client.request(
-        wire.method, wire.url, headers=dict(wire.headers), content=wire.body
-    )
+@pytest.fixture(scope="module")
+def fuzz_keys(gateway: Running) -> FuzzKeys:
+    store = gateway.gateway.keys
+    made = [store.create(f"fuzz-{n}", [Role.ADMIN]) for n in range(FUZZ_ADMINS)]
+    return FuzzKeys(gateway, dict(made))
+
+
+def _send_and_check(running: Running, case: schemathesis.Case, keys: FuzzKeys) -> httpx.Response:
+    auth = keys.header()
+    response = _send(running, case, auth)
     case.validate_response(response, checks=CHECKS, headers=auth)
     return response
 
 
+def _wire(case: schemathesis.Case, auth: dict[str, str]) -> requests.PreparedRequest:
+    """schemathesis serializes the case for `requests`; the prepared request is its exact wire
+    form (URL with the query, headers, body bytes). The case's own credentials, generated from
+    the security schemes, are dropped: each request carries the fuzzer's one (two would be
+    refused, and nothing behind authentication would be reached)."""
+    if case.headers:
+        case.headers = {
+            name: value for name, value in case.headers.items()
+            if name.lower() not in {"authorization", "x-api-key"}
+        }  # fmt: skip
+    wire = requests.Request(**case.as_transport_kwargs(base_url=BASE_URL, headers=auth)).prepare()
+    assert wire.method is not None
+    assert wire.url is not None
+    return wire
+
+
+def _send(running: Running, case: schemathesis.Case, auth: dict[str, str]) -> httpx.Response:
+    wire = _wire(case, auth)
+    assert wire.method is not None
+    assert wire.url is not None
+    return running.client.request(
+        wire.method, wire.url, headers=dict(wire.headers), content=wire.body
+    )
+
+
 @SCHEMA.parametrize()
 @bounded
-def test_every_operation_answers_as_documented(case: schemathesis.Case, gateway: Running) -> None:
-    _send_and_check(gateway, case)
+def test_every_operation_answers_as_documented(
+    case: schemathesis.Case, gateway: Running, fuzz_keys: FuzzKeys
+) -> None:
+    _send_and_check(gateway, case, fuzz_keys)
 
 
 @SCHEMA.include(path_regex=INCIDENT_PATHS).parametrize()
 @bounded
 def test_incident_operations_answer_as_documented_on_a_real_incident(
-    case: schemathesis.Case, gateway: Running, incident_id: str
+    case: schemathesis.Case, gateway: Running, incident_id: str, fuzz_keys: FuzzKeys
 ) -> None:
     """Generated ids find no incident; these cases reach the answers about a real one."""
     case.path_parameters = {**(case.path_parameters or {}), "incident_id": incident_id}
-    _send_and_check(gateway, case)
+    _send_and_check(gateway, case, fuzz_keys)
 
 
 @pytest.mark.parametrize("source", [s.value for s in AlertSource])
 @SCHEMA.include(method="POST", path="/v1/alerts/{source}").parametrize()
 @bounded
 def test_any_alert_body_is_accepted_or_a_problem_never_a_failure(
-    case: schemathesis.Case, gateway: Running, source: str
+    case: schemathesis.Case, gateway: Running, source: str, fuzz_keys: FuzzKeys
 ) -> None:
     """Generated sources are unknown (404); these cases reach each source's parser."""
     case.path_parameters = {"source": source}
-    response = _send_and_check(gateway, case)
+    response = _send_and_check(gateway, case, fuzz_keys)
     if response.status_code != 202:
         assert 400 <= response.status_code < 500
         assert set(response.json()) == {"error", "detail", "fields"}
+
+
+class Sequences(SCHEMA.as_state_machine()):  # type: ignore[misc]
+    """Sequences of calls, each fed by an earlier answer, sent as the other phases send."""
+
+    running: ClassVar[Running]
+    keys: ClassVar[FuzzKeys]
+    answered: ClassVar[Counter[tuple[str, int]]] = Counter()
+    """(operation, status) -> how many times: what the sequences reached."""
+
+    def call(self, case: schemathesis.Case, **kwargs: Any) -> schemathesis.Response:
+        response = _send(self.running, case, self.keys.header())
+        self.answered[(case.operation.label, response.status_code)] += 1
+        return schemathesis.Response.from_any(response)
+
+    def validate_response(
+        self, response: schemathesis.Response, case: schemathesis.Case, *_: Any, **__: Any
+    ) -> None:
+        case.validate_response(response, checks=CHECKS)
+
+
+def test_sequences_of_operations_answer_as_documented(
+    gateway: Running, fuzz_keys: FuzzKeys
+) -> None:
+    Sequences.running, Sequences.keys = gateway, fuzz_keys
+    Sequences.run(settings=sequences)
+    reached = {label for (label, status), _ in Sequences.answered.items() if status < 300}
+    # Links were followed: ids taken from answers found real things.
+    assert "GET /v1/incidents/{incident_id}" in reached
+    assert "DELETE /v1/keys/{key_id}" in reached
+    assert any(info.active for info in gateway.gateway.keys.list() if Role.ADMIN in info.roles)
+
+
+@pytest.fixture(scope="module")
+def server(gateway: Running) -> Iterator[str]:
+    with served(gateway.app) as base:
+        yield base
+
+
+@EVENTS.parametrize()
+@bounded
+def test_the_event_stream_answers_as_documented_and_stays_open(
+    case: schemathesis.Case, server: str, fuzz_keys: FuzzKeys
+) -> None:
+    wire = _wire(case, fuzz_keys.header())
+    timeout = httpx.Timeout(10, read=STREAM_QUIET_S)
+    with (
+        httpx.Client(timeout=timeout) as http,
+        http.stream(
+            "GET", str(wire.url).replace(BASE_URL, server), headers=dict(wire.headers)
+        ) as response,
+    ):
+        if response.status_code != 200:
+            response.read()
+            case.validate_response(response, checks=CHECKS)
+            return
+        assert response.headers["content-type"].startswith("text/event-stream")
+        with pytest.raises(httpx.ReadTimeout):  # still open: nothing ended it
+            for _ in response.iter_bytes():
+                pass
 
 
 def _check_answer(label: str, response: httpx.Response, **path_parameters: str) -> None:
@@ -153,30 +279,34 @@ def _check_answer(label: str, response: httpx.Response, **path_parameters: str) 
     case.validate_response(response, checks=CHECKS)
 
 
-def test_postmortem_errors_are_documented_as_the_json_they_are(gateway: Running) -> None:
-    response = gateway.client.get("/v1/incidents/0/postmortem", headers=gateway.auth("admin"))
+def test_postmortem_errors_are_documented_as_the_json_they_are(
+    gateway: Running, fuzz_keys: FuzzKeys
+) -> None:
+    response = gateway.client.get("/v1/incidents/0/postmortem", headers=fuzz_keys.header())
     assert response.status_code == 404
     _check_answer(POSTMORTEM, response, incident_id="0")
 
 
 @pytest.mark.parametrize("label", JSON_BODIES)
-def test_a_json_body_that_is_not_utf8_is_a_documented_400(gateway: Running, label: str) -> None:
+def test_a_json_body_that_is_not_utf8_is_a_documented_400(
+    gateway: Running, label: str, fuzz_keys: FuzzKeys
+) -> None:
     method, path = label.split(" ", 1)
     ids = {"incident_id": "0"} if "{incident_id}" in path else {}
     response = gateway.client.request(
         method,
         path.format(**ids),
         content=b"\xa7Yt",  # as the fuzzer sent it
-        headers={**gateway.auth("admin"), "Content-Type": "application/json"},
+        headers={**fuzz_keys.header(), "Content-Type": "application/json"},
     )
     assert response.status_code == 400
     assert response.json()["error"] == "invalid_request"
     _check_answer(label, response, **ids)
 
 
-def test_a_bad_last_event_id_is_a_400_problem(gateway: Running) -> None:
+def test_a_bad_last_event_id_is_a_400_problem(gateway: Running, fuzz_keys: FuzzKeys) -> None:
     response = gateway.client.get(
-        "/v1/events", headers={**gateway.auth("admin"), "Last-Event-ID": "not-a-seq"}
+        "/v1/events", headers={**fuzz_keys.header(), "Last-Event-ID": "not-a-seq"}
     )
     assert response.status_code == 400
     problem = response.json()

@@ -46,7 +46,7 @@ def test_gateways_sharing_redis_share_one_budget() -> None:
     first.failed(address)
     second.failed(address)
     with pytest.raises(RateLimitedError):
-        first.refuse_if_failing(address)
+        first.failed(address)
 
 
 @pytest.mark.parametrize(
@@ -55,3 +55,13 @@ def test_gateways_sharing_redis_share_one_budget() -> None:
 def test_bad_settings_are_a_configuration_error(calls: str, storage: str) -> None:
     with pytest.raises(ConfigurationError):
         _throttle(storage, calls)
+
+
+def test_failures_past_the_budget_are_refused_with_retry_after() -> None:
+    throttle = _throttle("memory://")
+    throttle.failed("203.0.113.7")
+    throttle.failed("203.0.113.7")
+    with pytest.raises(RateLimitedError) as refused:
+        throttle.failed("203.0.113.7")
+    assert 1 <= refused.value.retry_after <= 60
+    throttle.failed("203.0.113.8")  # budgets are per address

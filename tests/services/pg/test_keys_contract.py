@@ -17,7 +17,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from services.errors import UnauthenticatedError
+from services.errors import LastAdminKeyError, UnauthenticatedError
 from services.gateway.auth import ApiKeyStore, Principal, Role
 from services.gateway.auth.keys import KEY_RE
 from services.pg.keys import PgApiKeyStore
@@ -208,6 +208,45 @@ def test_revoking_one_key_leaves_the_others_working(store: KeyStore) -> None:
     assert store.verify(kept).subject == "b"
 
 
+def test_the_last_active_admin_key_cannot_be_revoked(store: KeyStore) -> None:
+    first, first_key = store.create("first admin", [Role.ADMIN])
+    viewer, _ = store.create("viewer", [Role.VIEWER])
+    with pytest.raises(LastAdminKeyError, match=f"API key {first} is the last active admin"):
+        store.revoke(first)
+    assert store.verify(first_key).subject == "first admin"  # still works
+    assert store.revoke(viewer) is True  # other keys go as before
+    second, _ = store.create("second admin", [Role.VIEWER, Role.ADMIN])
+    assert store.revoke(first) is True  # another admin key is active
+    with pytest.raises(LastAdminKeyError):
+        store.revoke(second)
+    assert store.revoke(first) is True  # revoking a revoked key again is still fine
+
+
+def test_two_stores_cannot_revoke_the_last_two_admin_keys_between_them(
+    open_store: OpenStore,
+) -> None:
+    """Each revocation checks under a lock: of two racing, one is refused."""
+    stores = [open_store(), open_store()]
+    ids = [stores[0].create(f"admin {n}", [Role.ADMIN])[0] for n in range(2)]
+    results: list[object] = []
+    start = threading.Barrier(2)
+
+    def revoke(store: KeyStore, key_id: str) -> None:
+        start.wait()
+        try:
+            results.append(store.revoke(key_id))
+        except LastAdminKeyError as exc:
+            results.append(exc)
+
+    threads = [threading.Thread(target=revoke, args=pair) for pair in zip(stores, ids, strict=True)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    assert sorted(map(type, results), key=str) == sorted([bool, LastAdminKeyError], key=str)
+    assert sum(info.active for info in stores[1].list()) == 1
+
+
 def test_last_used_is_recorded_at_minute_resolution(store: KeyStore, clock: Clock) -> None:
     _, full = store.create("poller", [Role.VIEWER])
     assert store.list()[0].last_used_at is None
@@ -249,7 +288,7 @@ def test_another_store_sees_creations_and_revocations_at_once(
     open_store: OpenStore, clock: Clock
 ) -> None:
     server, cli = open_store(clock), open_store(clock)
-    key_id, full = cli.create("made by the CLI", [Role.ADMIN])
+    key_id, full = cli.create("made by the CLI", [Role.RESPONDER])
     assert server.verify(full).key_id == key_id
     assert [k.key_id for k in server.list()] == [key_id]
     assert cli.revoke(key_id) is True

@@ -34,7 +34,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, Protocol
 
-from services.errors import UnauthenticatedError
+from services.errors import LastAdminKeyError, UnauthenticatedError
 from services.gateway.auth.rbac import Principal, Role
 
 PREFIX = "ic"
@@ -127,6 +127,14 @@ def check_key(key_id: str, secret: str, row: Sequence[Any] | None) -> tuple[Prin
     return principal, last_used_at
 
 
+def check_revocable(key_id: str, active: Iterable[tuple[str, str]]) -> None:
+    """``LastAdminKeyError`` if revoking ``key_id`` would leave no active admin key, given
+    the ``(key_id, roles)`` of every active key (read under the lock the revocation holds)."""
+    admins = {kid for kid, roles in active if Role.ADMIN in parse_roles(roles)}
+    if admins == {key_id}:
+        raise LastAdminKeyError(key_id)
+
+
 def _ts(value: str | None) -> datetime | None:
     return None if value is None else datetime.fromisoformat(value)
 
@@ -141,7 +149,9 @@ class KeyStore(Protocol):
 
     def list(self) -> builtins.list[ApiKeyInfo]: ...
 
-    def revoke(self, key_id: str) -> bool: ...
+    def revoke(self, key_id: str) -> bool:
+        """``LastAdminKeyError`` rather than revoke the last active admin key."""
+        ...
 
     def close(self) -> None: ...
 
@@ -230,8 +240,16 @@ class ApiKeyStore:
 
     def revoke(self, key_id: str) -> bool:
         """Revoke a key from now on. ``False`` if there is no such key; revoking twice keeps the
-        first revocation time and returns ``True``."""
+        first revocation time and returns ``True``. ``LastAdminKeyError`` for the last active
+        admin key."""
         with self._lock, self._db:
+            # BEGIN IMMEDIATE: the write lock before the read, so another process (the CLI)
+            # cannot revoke the other admin key between this check and this update.
+            self._db.execute("BEGIN IMMEDIATE")
+            active = self._db.execute(
+                "SELECT key_id, roles FROM api_keys WHERE revoked_at IS NULL"
+            ).fetchall()
+            check_revocable(key_id, active)
             cursor = self._db.execute(
                 "UPDATE api_keys SET revoked_at = COALESCE(revoked_at, ?) WHERE key_id = ?",
                 (self._now(), key_id),

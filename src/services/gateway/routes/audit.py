@@ -10,6 +10,7 @@ from starlette.concurrency import run_in_threadpool
 from services.gateway import views
 from services.gateway.auth import Principal
 from services.gateway.deps import GatewayDep, caller
+from services.gateway.params import IncidentFilter, Seq
 from services.gateway.problems import responses
 from services.gateway.routes import API_PREFIX
 from services.gateway.schemas import AuditPage, ChainOut
@@ -21,9 +22,9 @@ router = APIRouter(prefix=f"{API_PREFIX}/audit", tags=["audit"])
 def read_audit(
     gateway: GatewayDep,
     principal: Annotated[Principal, caller("audit.read")],
-    after: Annotated[int, Query(ge=0, description="entries after this sequence number")] = 0,
+    after: Seq = 0,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-    incident: Annotated[str | None, Query(max_length=100)] = None,
+    incident: IncidentFilter = None,
 ) -> AuditPage:
     """Audit entries in order; follow `next_after` for the next page."""
     entries = gateway.trail.after(after, limit=limit, incident_id=incident)

@@ -21,15 +21,15 @@ from collections import OrderedDict
 from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Header, Query
+from fastapi import APIRouter, Header
 from sse_starlette import EventSourceResponse, ServerSentEvent
 from starlette.concurrency import run_in_threadpool
 
 from services.audit import AuditEntry
-from services.errors import BadRequestError
-from services.gateway import views
+from services.gateway import params, views
 from services.gateway.auth import Principal
 from services.gateway.deps import Gateway, GatewayDep, caller
+from services.gateway.params import IncidentFilter, Seq
 from services.gateway.problems import responses
 from services.gateway.routes import API_PREFIX
 
@@ -51,14 +51,12 @@ PING_S = 15
 async def stream_events(
     gateway: GatewayDep,
     principal: Annotated[Principal, caller("events.stream")],
-    incident: Annotated[str | None, Query(max_length=100, description="only this one")] = None,
-    after: Annotated[int | None, Query(ge=0, description="replay entries after this seq")] = None,
+    incident: IncidentFilter = None,
+    after: Seq | None = None,
     last_event_id: Annotated[str | None, Header(alias="Last-Event-ID")] = None,
 ) -> EventSourceResponse:
     if last_event_id is not None:
-        if not last_event_id.strip().isdigit():
-            raise BadRequestError("Last-Event-ID", "must be the id of an event this API sent")
-        start = int(last_event_id)
+        start = params.last_event_id(last_event_id)
     elif after is not None:
         start = after
     else:

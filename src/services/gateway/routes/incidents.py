@@ -15,6 +15,7 @@ from services.errors import ConflictError, NotFoundError
 from services.gateway import views
 from services.gateway.auth import Principal
 from services.gateway.deps import Gateway, GatewayDep, caller
+from services.gateway.params import IncidentId, IncidentStatus, ServiceFilter, Severity
 from services.gateway.problems import responses
 from services.gateway.routes import API_PREFIX
 from services.gateway.schemas import (
@@ -37,7 +38,8 @@ router = APIRouter(prefix=f"{API_PREFIX}/incidents", tags=["incidents"])
 
 
 def _errors(*statuses: int) -> dict[int | str, dict[str, Any]]:
-    return responses(*statuses, s404="No such incident.")
+    """Every route here takes parameters, so 422 is always one of the answers."""
+    return responses(*statuses, 422, s404="No such incident.")
 
 
 def _summary(gateway: Gateway, incident_id: str) -> IncidentSummary:
@@ -55,9 +57,9 @@ def _values(gateway: Gateway, incident_id: str) -> dict[str, Any]:
 def list_incidents(
     gateway: GatewayDep,
     principal: Annotated[Principal, caller("incidents.list")],
-    status: Annotated[list[str] | None, Query(description="any of these statuses")] = None,
-    severity: Annotated[list[str] | None, Query(description="sev1 ... sev4")] = None,
-    service: Annotated[str | None, Query(max_length=200)] = None,
+    status: Annotated[list[IncidentStatus] | None, Query(description="any of these")] = None,
+    severity: Annotated[list[Severity] | None, Query(description="sev1 ... sev4")] = None,
+    service: ServiceFilter = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
     cursor: Annotated[str | None, Query(max_length=500)] = None,
 ) -> IncidentPage:
@@ -78,7 +80,9 @@ def list_incidents(
 
 @router.get("/{incident_id}", response_model=IncidentDetail, responses=_errors(404))
 def get_incident(
-    incident_id: str, gateway: GatewayDep, principal: Annotated[Principal, caller("incidents.get")]
+    incident_id: IncidentId,
+    gateway: GatewayDep,
+    principal: Annotated[Principal, caller("incidents.get")],
 ) -> IncidentDetail:
     """One incident: its summary, hypotheses with evidence, anomalies and candidate actions."""
     summary = _summary(gateway, incident_id)
@@ -87,7 +91,7 @@ def get_incident(
 
 @router.get("/{incident_id}/timeline", response_model=list[TimelineEntry], responses=_errors(404))
 def get_timeline(
-    incident_id: str,
+    incident_id: IncidentId,
     gateway: GatewayDep,
     principal: Annotated[Principal, caller("incidents.timeline")],
 ) -> list[TimelineEntry]:
@@ -100,7 +104,7 @@ def get_timeline(
 
 @router.get("/{incident_id}/votes", response_model=VoteMatrix, responses=_errors(404))
 def get_votes(
-    incident_id: str,
+    incident_id: IncidentId,
     gateway: GatewayDep,
     principal: Annotated[Principal, caller("incidents.votes")],
 ) -> VoteMatrix:
@@ -111,7 +115,7 @@ def get_votes(
 
 @router.get("/{incident_id}/decisions", response_model=list[DecisionOut], responses=_errors(404))
 def get_decisions(
-    incident_id: str,
+    incident_id: IncidentId,
     gateway: GatewayDep,
     principal: Annotated[Principal, caller("incidents.decisions")],
 ) -> list[DecisionOut]:
@@ -122,7 +126,7 @@ def get_decisions(
 
 @router.get("/{incident_id}/actions", response_model=list[ActionOut], responses=_errors(404))
 def get_actions(
-    incident_id: str,
+    incident_id: IncidentId,
     gateway: GatewayDep,
     principal: Annotated[Principal, caller("incidents.actions")],
 ) -> list[ActionOut]:
@@ -133,7 +137,7 @@ def get_actions(
 
 @router.get("/{incident_id}/series", response_model=IncidentSeries, responses=_errors(404))
 async def get_series(
-    incident_id: str,
+    incident_id: IncidentId,
     gateway: GatewayDep,
     principal: Annotated[Principal, caller("incidents.series")],
 ) -> IncidentSeries:
@@ -149,7 +153,7 @@ async def get_series(
 
 @router.get("/{incident_id}/audit", response_model=list[AuditEntryOut], responses=_errors(404))
 def get_audit(
-    incident_id: str,
+    incident_id: IncidentId,
     gateway: GatewayDep,
     principal: Annotated[Principal, caller("audit.read")],
 ) -> list[AuditEntryOut]:
@@ -170,7 +174,7 @@ def get_audit(
     },
 )
 def get_postmortem(
-    incident_id: str,
+    incident_id: IncidentId,
     gateway: GatewayDep,
     principal: Annotated[Principal, caller("incidents.postmortem")],
 ) -> PlainTextResponse:
@@ -202,7 +206,7 @@ def _changed(gateway: Gateway, incident_id: str, changed: bool) -> Changed:
 
 @router.post("/{incident_id}/ack", response_model=Changed, responses=_errors(404))
 async def acknowledge(
-    incident_id: str,
+    incident_id: IncidentId,
     gateway: GatewayDep,
     principal: Annotated[Principal, caller("incidents.ack")],
 ) -> Changed:
@@ -213,7 +217,7 @@ async def acknowledge(
 
 @router.post("/{incident_id}/notes", response_model=Changed, responses=_errors(400, 404, 422))
 async def add_note(
-    incident_id: str,
+    incident_id: IncidentId,
     body: NoteIn,
     gateway: GatewayDep,
     principal: Annotated[Principal, caller("incidents.note")],
@@ -225,7 +229,7 @@ async def add_note(
 
 @router.post("/{incident_id}/resolve", response_model=Changed, responses=_errors(400, 404, 422))
 async def resolve(
-    incident_id: str,
+    incident_id: IncidentId,
     body: ResolveIn,
     gateway: GatewayDep,
     principal: Annotated[Principal, caller("incidents.resolve")],
@@ -239,7 +243,7 @@ async def resolve(
 
 async def _answer(
     gateway: Gateway,
-    incident_id: str,
+    incident_id: IncidentId,
     body: ApprovalIn,
     principal: Principal,
     answer: Literal["grant", "deny"],
@@ -260,7 +264,7 @@ async def _answer(
     "/{incident_id}/approve", response_model=ApprovalOut, responses=_errors(400, 404, 409, 422)
 )
 async def approve(
-    incident_id: str,
+    incident_id: IncidentId,
     body: ApprovalIn,
     gateway: GatewayDep,
     principal: Annotated[Principal, caller("incidents.approve")],
@@ -274,7 +278,7 @@ async def approve(
     "/{incident_id}/reject", response_model=ApprovalOut, responses=_errors(400, 404, 409, 422)
 )
 async def reject(
-    incident_id: str,
+    incident_id: IncidentId,
     body: ApprovalIn,
     gateway: GatewayDep,
     principal: Annotated[Principal, caller("incidents.reject")],

@@ -49,15 +49,14 @@ async def slack_interactions(request: Request, gateway: GatewayDep) -> dict[str,
     if gate is None:
         raise NotFoundError("Slack approvals are not configured (IC_SLACK_SIGNING_SECRET)")
     address = client_address(request)
-    gateway.throttle.refuse_if_failing(address)
     body = await request.body()
     try:
         click = gate.check(body, request.headers)
         await _answer(gateway, click)
     except SlackRefusal as refusal:
-        if refusal.reason in _UNVERIFIED:
-            gateway.throttle.failed(address)
         await run_in_threadpool(gateway.trail.append, [_refused(refusal)])
+        if refusal.reason in _UNVERIFIED:  # counted as a failed credential: 429 past the limit
+            gateway.throttle.failed(address)
         raise _error(refusal) from None
     verb = "approved" if click.answer == "grant" else "rejected"
     said = f"{click.principal.subject} {verb} the action of {click.incident_id} from Slack"

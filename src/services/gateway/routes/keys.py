@@ -10,6 +10,7 @@ from services.audit import AuditRecord
 from services.errors import NotFoundError
 from services.gateway.auth import Principal
 from services.gateway.deps import GatewayDep, caller
+from services.gateway.params import KeyId
 from services.gateway.problems import responses
 from services.gateway.routes import API_PREFIX
 from services.gateway.schemas import KeyCreated, KeyIn, KeyOut
@@ -60,12 +61,15 @@ def list_keys(
 @router.delete(
     "/{key_id}",
     status_code=204,
-    responses=responses(404, s404="No such key."),
+    responses=responses(
+        404, 409, 422, s404="No such key.", s409="It is the last active admin key."
+    ),
 )
 def revoke_key(
-    key_id: str, gateway: GatewayDep, principal: Annotated[Principal, caller("keys.revoke")]
+    key_id: KeyId, gateway: GatewayDep, principal: Annotated[Principal, caller("keys.revoke")]
 ) -> Response:
-    """Revoke a key from now on (revoking twice is fine)."""
+    """Revoke a key from now on (revoking twice is fine). The last active admin key cannot be
+    revoked (409): create another admin key first."""
     if not gateway.keys.revoke(key_id):
         raise NotFoundError(f"no API key {key_id!r}")
     gateway.trail.append(
