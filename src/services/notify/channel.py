@@ -53,6 +53,32 @@ class Channel(Protocol):
         """Deliver; ``DeliveryError`` when it was not taken."""
 
 
+ONLY = "default"
+"""The target name of a channel with one destination."""
+EVERY_EVENT: frozenset[Event] = frozenset(
+    {"escalated", "approval_needed", "acknowledged", "resolved"}
+)
+
+
+class OneUrl:
+    """A channel with one destination, a webhook URL: every notice goes there. Its subclasses
+    say only how a notice is written (``send``)."""
+
+    name = ""
+    events = EVERY_EVENT
+
+    def __init__(self, client: httpx.Client, *, url: str, rate_limit: str) -> None:
+        self._client = client
+        self._url = url
+        self.rate_limit = rate_limit
+
+    def targets(self, notice: Notice, catalogue: Catalogue) -> list[Target]:
+        return [Target(ONLY, self._url)]
+
+    def target(self, name: str) -> Target | None:
+        return Target(ONLY, self._url) if name == ONLY else None
+
+
 def post(
     client: httpx.Client,
     url: str,

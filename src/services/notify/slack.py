@@ -14,10 +14,9 @@ from typing import Any
 import httpx
 
 from services.errors import DeliveryError
-from services.notify.channel import Catalogue, Target, post
+from services.notify.channel import Catalogue, OneUrl, Target, post
 from services.notify.notice import Event, Notice
 
-ONLY = "default"
 APPROVE, REJECT = "approve", "reject"
 """The ``action_id`` of each button."""
 
@@ -35,24 +34,13 @@ def text(notice: Notice) -> str:
     return "\n".join(lines)
 
 
-class SlackWebhook:
+class SlackWebhook(OneUrl):
     """An incoming webhook: every notice, as text."""
 
     name = "slack"
-    events: frozenset[Event] = frozenset(
-        {"escalated", "approval_needed", "acknowledged", "resolved"}
-    )
 
     def __init__(self, client: httpx.Client, *, url: str, rate_limit: str = "1/second") -> None:
-        self._client = client
-        self._url = url
-        self.rate_limit = rate_limit
-
-    def targets(self, notice: Notice, catalogue: Catalogue) -> list[Target]:
-        return [Target(ONLY, self._url)]
-
-    def target(self, name: str) -> Target | None:
-        return Target(ONLY, self._url) if name == ONLY else None
+        super().__init__(client, url=url, rate_limit=rate_limit)
 
     def send(self, notice: Notice, target: Target) -> None:
         body = {"text": notice.headline, "blocks": [_section(text(notice))]}

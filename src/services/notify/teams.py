@@ -8,28 +8,15 @@ from typing import Any
 
 import httpx
 
-from services.notify.channel import Catalogue, Target, post
-from services.notify.notice import Event, Notice
-
-ONLY = "default"
+from services.notify.channel import OneUrl, Target, post
+from services.notify.notice import Notice
 
 
-class Teams:
+class Teams(OneUrl):
     name = "teams"
-    events: frozenset[Event] = frozenset(
-        {"escalated", "approval_needed", "acknowledged", "resolved"}
-    )
 
     def __init__(self, client: httpx.Client, *, url: str, rate_limit: str = "4/second") -> None:
-        self._client = client
-        self._url = url
-        self.rate_limit = rate_limit
-
-    def targets(self, notice: Notice, catalogue: Catalogue) -> list[Target]:
-        return [Target(ONLY, self._url)]
-
-    def target(self, name: str) -> Target | None:
-        return Target(ONLY, self._url) if name == ONLY else None
+        super().__init__(client, url=url, rate_limit=rate_limit)
 
     def send(self, notice: Notice, target: Target) -> None:
         post(self._client, target.address, content=json.dumps(message(notice)).encode())

@@ -22,10 +22,8 @@ from typing import Any
 
 import httpx
 
-from services.notify.channel import Catalogue, Target, post
-from services.notify.notice import Event, Notice
-
-ONLY = "default"
+from services.notify.channel import OneUrl, Target, post
+from services.notify.notice import Notice
 
 
 def sign(secret: str, timestamp: str, body: bytes) -> str:
@@ -34,11 +32,8 @@ def sign(secret: str, timestamp: str, body: bytes) -> str:
     return f"sha256={mac.hexdigest()}"
 
 
-class Webhook:
+class Webhook(OneUrl):
     name = "webhook"
-    events: frozenset[Event] = frozenset(
-        {"escalated", "approval_needed", "acknowledged", "resolved"}
-    )
 
     def __init__(
         self,
@@ -49,17 +44,9 @@ class Webhook:
         rate_limit: str = "10/second",
         clock: Callable[[], float] = time.time,
     ) -> None:
-        self._client = client
-        self._url = url
+        super().__init__(client, url=url, rate_limit=rate_limit)
         self._secret = secret
         self._clock = clock
-        self.rate_limit = rate_limit
-
-    def targets(self, notice: Notice, catalogue: Catalogue) -> list[Target]:
-        return [Target(ONLY, self._url)]
-
-    def target(self, name: str) -> Target | None:
-        return Target(ONLY, self._url) if name == ONLY else None
 
     def send(self, notice: Notice, target: Target) -> None:
         body = json.dumps(payload(notice), separators=(",", ":")).encode()
