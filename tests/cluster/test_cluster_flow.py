@@ -92,6 +92,12 @@ def test_two_gateways_three_workers_work_an_incident_and_account_for_every_alert
         assert httpx.get(f"{second}/v1/me", headers=viewer).status_code == 401
 
         running.world("checkout-bad-deploy", speed=60)
+        # A loaded machine can take a minute to start the world's process and build its estate.
+        wait_for(
+            "the world to register its estate",
+            lambda: running.sql("SELECT 1 FROM ic_estates"),
+            timeout=180,
+        )
         leader = wait_for("a worker to command the estate", running.leader, timeout=60)
         assert leader in {"w1", "w2", "w3"}
 
