@@ -21,10 +21,12 @@ and ``store`` holds each incident at a glance for the incident list.
 from __future__ import annotations
 
 import hashlib
+import logging
 from collections.abc import Iterable, Sequence
 from dataclasses import replace
 from typing import Any
 
+from botocore.exceptions import BotoCoreError, ClientError
 from langchain_core.callbacks import BaseCallbackHandler
 from langchain_core.runnables import RunnableConfig
 from langgraph.checkpoint.base import BaseCheckpointSaver
@@ -42,6 +44,8 @@ from orchestrator.store import IncidentStore, MemoryIncidentStore
 from orchestrator.summary import FINISHED, summarise, token
 from services.audit import AuditRecord
 from services.aws import telemetry
+
+log = logging.getLogger(__name__)
 
 FIRST_LOOK_STEPS = 30
 """How far back a deploy found at the commander's first look is dated as a change."""
@@ -82,6 +86,8 @@ class Commander:
             for name, steps in ctx.changelog.changes().items():
                 ctx.changes.setdefault(name, [])
                 ctx.changes[name] = sorted(set(ctx.changes[name]) | set(steps))
+        self._cloudtrail = True
+        """Read CloudTrail each step (a watched estate), until it proves unreadable."""
         self._scaled: set[str] = set()
         """Services the commander itself resized: their capacity change is explained."""
         self.alerts_in = 0
@@ -505,6 +511,31 @@ class Commander:
                 self._changed(name, step)
         if first_seen and self.ctx.date_first_deploys:
             self._date_first_deploys(first_seen)
+        if self.ctx.date_first_deploys and self._cloudtrail:
+            self._read_cloudtrail()
+
+    def _read_cloudtrail(self) -> None:
+        """Deploys CloudTrail recorded since the last step, at the step they were made (the
+        revision reads see them only at the next period); off for good where the endpoint has
+        no CloudTrail (LookupEvents is not in the emulators)."""
+        clock = self.ctx.clock
+        services = self.ctx.estate.services.values()
+        try:
+            got = telemetry.deploy_events(
+                self.ctx.port, services, clock.at(clock.step - 1), clock.at(clock.step + 1)
+            )
+        except (BotoCoreError, ClientError) as exc:
+            self._cloudtrail = False
+            log.warning("CloudTrail LookupEvents is not readable here; deploys are seen from "
+                        "the resources only: %s", exc)  # fmt: skip
+            return
+        for name, times in got.items():
+            for at in times:
+                deployed = int((at - clock.start).total_seconds() // clock.step_s)
+                if deployed <= clock.step:
+                    if self.ctx.changelog is not None:
+                        self.ctx.changelog.record(name, deployed)
+                    self._changed(name, deployed)
 
     def _date_first_deploys(self, names: list[str]) -> None:
         """A deploy made shortly before the commander first looked is still a change."""

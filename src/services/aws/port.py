@@ -116,6 +116,11 @@ class AwsPort:
         return self.client("iam")  # type: ignore[no-any-return]
 
     @cached_property
+    def cloudtrail(self) -> Any:
+        """CloudTrail (LookupEvents only; no typed stubs are installed for it)."""
+        return self.client("cloudtrail")
+
+    @cached_property
     def lambda_(self) -> LambdaClient:
         return self.client("lambda")  # type: ignore[no-any-return]
 

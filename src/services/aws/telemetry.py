@@ -4,9 +4,12 @@ template versions, function versions, RDS events)."""
 
 from __future__ import annotations
 
+import json
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from services.aws.port import AwsPort
 from services.aws.resources import Dimension, ServiceResources
@@ -197,6 +200,54 @@ def _launch_template_time(port: AwsPort, group_name: str) -> datetime | None:
         LaunchTemplateId=template["LaunchTemplateId"], Versions=[version]
     )["LaunchTemplateVersions"]
     return versions[0]["CreateTime"] if versions else None
+
+
+DEPLOY_EVENTS = frozenset(
+    {"UpdateService", "UpdateAlias", "UpdateAlias20150331", "UpdateAutoScalingGroup"}
+)
+"""CloudTrail events that change what a service runs: an ECS service's task definition, a
+Lambda alias's version, an Auto Scaling group's launch template."""
+
+
+def deploy_events(
+    port: AwsPort, resources: Iterable[ServiceResources], start: datetime, end: datetime
+) -> dict[str, list[datetime]]:
+    """The deploys CloudTrail recorded from ``start`` to ``end``, by service, oldest first: one
+    LookupEvents query for the account's write events (paged), kept when the event is a deploy
+    (``DEPLOY_EVENTS``) and names a resource of the estate (in its resources or request
+    parameters). Raises botocore's errors where the endpoint has no CloudTrail (the emulators)."""
+    owner: dict[str, str] = {}
+    for res in resources:
+        for name in (res.ecs_service, res.function_name, res.asg_name):
+            if name:
+                owner[name] = res.name
+    out: dict[str, list[datetime]] = {}
+    pages = port.cloudtrail.get_paginator("lookup_events").paginate(
+        LookupAttributes=[{"AttributeKey": "ReadOnly", "AttributeValue": "false"}],
+        StartTime=start,
+        EndTime=end,
+    )
+    for page in pages:
+        for event in page.get("Events", []):
+            if event.get("EventName") not in DEPLOY_EVENTS:
+                continue
+            named = {s for text in _names_in(event) if (s := owner.get(text)) is not None}
+            for service in named:
+                out.setdefault(service, []).append(event["EventTime"])
+    return {service: sorted(times) for service, times in out.items()}
+
+
+def _names_in(event: dict[str, Any]) -> set[str]:
+    """Every name an event mentions: its resources' names split at ``/`` and ``:`` (ARNs),
+    and the string values of its request parameters."""
+    texts = [str(r.get("ResourceName", "")) for r in event.get("Resources", [])]
+    try:
+        detail = json.loads(event.get("CloudTrailEvent") or "{}")
+    except ValueError:
+        detail = {}
+    params = detail.get("requestParameters") or {}
+    texts += [v for v in params.values() if isinstance(v, str)] if isinstance(params, dict) else []
+    return {token for text in texts for token in re.split(r"[/:]", text) if token}
 
 
 def previous_task_definition(port: AwsPort, res: ServiceResources, current: str) -> str | None:

@@ -5,12 +5,14 @@ this way; a service on its first revision has no deploy to date."""
 
 from __future__ import annotations
 
+import json
 import textwrap
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from botocore.stub import Stubber
 
 from estatekit import ForeignEstate
 from orchestrator.commander import Commander
@@ -105,3 +107,45 @@ def test_a_simulated_estate_is_not_dated_at_first_look(
     commander = _commander(port, deployed, tmp_path, watched=False)
     commander.tick()
     assert commander.ctx.changes == {}
+
+
+def test_cloudtrail_deploys_are_attributed_to_the_services_they_name(
+    port: AwsPort, deployed: RealisedEstate, foreign: ForeignEstate
+) -> None:
+    """The emulators have no LookupEvents, so CloudTrail's answer is stubbed through botocore's
+    own seam, in the shape its API reference documents."""
+    at = datetime(2026, 12, 3, 10, 4, 30, tzinfo=UTC)
+    service_arn = f"arn:aws:ecs:{foreign.region}:{foreign.account_id}:service/shop/checkout"
+    events = [
+        {"EventId": "1", "EventName": "UpdateService", "EventTime": at,
+         "Resources": [{"ResourceType": "AWS::ECS::Service", "ResourceName": service_arn}],
+         "CloudTrailEvent": json.dumps({"requestParameters": {"service": "checkout"}})},
+        {"EventId": "2", "EventName": "UpdateAlias20150331", "EventTime": at,
+         "Resources": [],
+         "CloudTrailEvent": json.dumps({"requestParameters": {"functionName": foreign.function,
+                                                              "name": foreign.alias}})},
+        {"EventId": "3", "EventName": "UpdateService", "EventTime": at,  # not of this estate
+         "Resources": [{"ResourceName": "arn:aws:ecs:us-east-1:1:service/other/billing"}]},
+        {"EventId": "4", "EventName": "PutMetricData", "EventTime": at,  # not a deploy
+         "Resources": [{"ResourceName": service_arn}]},
+    ]  # fmt: skip
+    start, end = at.replace(minute=3), at.replace(minute=5)
+    with Stubber(port.cloudtrail) as stub:
+        stub.add_response(
+            "lookup_events", {"Events": events},
+            {"LookupAttributes": [{"AttributeKey": "ReadOnly", "AttributeValue": "false"}],
+             "StartTime": start, "EndTime": end},
+        )  # fmt: skip
+        got = telemetry.deploy_events(port, deployed.estate.services.values(), start, end)
+    assert got == {"checkout": [at], "resize": [at]}
+
+
+def test_an_endpoint_without_cloudtrail_turns_it_off_and_the_commander_goes_on(
+    port: AwsPort, deployed: RealisedEstate, tmp_path: Path
+) -> None:
+    commander = _commander(port, deployed, tmp_path, watched=True)
+    commander.tick()  # the emulator answers LookupEvents with an error
+    commander.ctx.clock.step += 1
+    commander.tick()
+    assert commander._cloudtrail is False
+    assert set(commander.ctx.changes) == {"checkout", "resize"}  # from the first look
