@@ -218,8 +218,9 @@ def _read_events(response: httpx.Response, count: int) -> list[dict[str, Any]]:
         if line.startswith(("id:", "event:", "data:")):
             name, _, value = line.partition(":")
             current[name] = value.strip()
-        elif not line and "id" in current:
-            events.append({**current, "data": json.loads(current["data"])})
+        elif not line:
+            if "data" in current:  # an id-only message (the first) sets a resume point only
+                events.append({**current, "data": json.loads(current["data"])})
             current = {}
             if len(events) == count:
                 return events
@@ -233,6 +234,9 @@ def test_live_events_stream_and_resume_after_a_reconnect(
     headers = running.auth("viewer")
     with served(running.app) as base, httpx.Client(base_url=base, timeout=10) as http:
         assert http.get("/v1/events").status_code == 401
+        with http.stream("GET", "/v1/events", headers=headers) as response:
+            head = next(line for line in response.iter_lines() if line)
+        assert head == f"id: {running.gateway.trail.last_seq()}"  # a resume point at once
         with http.stream("GET", "/v1/events", params={"after": 0}, headers=headers) as response:
             assert response.status_code == 200
             assert response.headers["content-type"].startswith("text/event-stream")
