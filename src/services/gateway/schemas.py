@@ -67,7 +67,11 @@ class IncidentOut(_Out):
     id: str = Field(examples=["inc-3f2a9c1b0d"])
     status: str = Field(examples=["awaiting_approval"])
     severity: str | None = Field(examples=["sev2"])
-    title: str
+    title: str = Field(description="The first alert's summary.")
+    headline: str = Field(
+        description="The incident in one line: cause → action → result.",
+        examples=["bad deploy on checkout → rolled back the deployment → recovered in 3 min"],
+    )
     services: list[str]
     opened_at: datetime
     updated_at: datetime
@@ -289,6 +293,7 @@ class Me(_Out):
     roles: list[Role]
     via: Literal["api-key", "jwt"]
     can_approve: bool
+    can_respond: bool = Field(description="May acknowledge, add notes and resolve.")
 
 
 class AgentHealth(_Out):

@@ -64,6 +64,7 @@ def _summary_fields(summary: IncidentSummary) -> dict[str, Any]:
         "duplicate_of": summary.duplicate_of,
         "kind": summary.kind,
         "reason": summary.reason,
+        "headline": summary.headline or summary.title,
     }
 
 

@@ -109,8 +109,12 @@ def test_an_approval_is_single_use_and_the_action_lands(
     assert {role: m["can_approve"] for role, m in me.items()} == {
         "admin": True, "approver": True, "viewer": False, "responder": False, "ingest": False
     }  # fmt: skip
+    assert {role: m["can_respond"] for role, m in me.items()} == {
+        "admin": True, "approver": True, "viewer": False, "responder": True, "ingest": False
+    }  # fmt: skip
     assert me["approver"] == {
-        "subject": "approver", "roles": ["approver"], "via": "api-key", "can_approve": True
+        "subject": "approver", "roles": ["approver"], "via": "api-key", "can_approve": True,
+        "can_respond": True,
     }  # fmt: skip
     series = client.get(f"/v1/incidents/{iid}/series", headers=running.auth("viewer")).json()
     assert {(m["service"], m["metric"]) for m in series["metrics"]} >= {("sessions-db", "latency")}
