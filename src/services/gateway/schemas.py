@@ -59,8 +59,12 @@ class PendingApproval(_Out):
     )
     action_hash: str = Field(description="sha256 of the action, service and parameters.")
     rule: str
-    asked_at: datetime
-    expires_at: datetime
+    asked_at: datetime = Field(description="On the estate's clock, as the incident's times.")
+    expires_at: datetime = Field(description="On the estate's clock.")
+    expires_in_s: float | None = Field(
+        default=None,
+        description="Wall seconds left to answer (one incident's page only; null elsewhere).",
+    )
 
 
 class IncidentOut(_Out):

@@ -34,10 +34,23 @@ def incident(summary: IncidentSummary) -> IncidentOut:
     return IncidentOut.model_validate(_summary_fields(summary))
 
 
-def detail(summary: IncidentSummary, values: dict[str, Any]) -> IncidentDetail:
+def detail(
+    summary: IncidentSummary,
+    values: dict[str, Any],
+    *,
+    clock: Clock | None = None,
+    step_wall_s: float | None = None,
+) -> IncidentDetail:
+    """With the incident's ``clock`` and the wall seconds a step of it takes, a pending
+    approval says how long it has left on the wall clock (a person answers in wall time)."""
+    fields = _summary_fields(summary)
+    pending = fields["pending_approval"]
+    if pending is not None and clock is not None and step_wall_s is not None:
+        steps_left = (pending["expires_at"] - clock.now).total_seconds() / clock.step_s
+        fields["pending_approval"] = {**pending, "expires_in_s": max(0.0, steps_left * step_wall_s)}
     return IncidentDetail.model_validate(
         {
-            **_summary_fields(summary),
+            **fields,
             "round": values.get("round"),
             "hypotheses": values.get("hypotheses", []),
             "anomalies": values.get("anomalies", []),

@@ -46,6 +46,10 @@ def test_an_approval_is_single_use_and_the_action_lands(
     pending = incident["pending_approval"]
     assert incident["status"] == "awaiting_approval"
     assert pending["candidate"]["action"] == "failover-database"
+    assert pending["expires_in_s"] is None  # the list carries no countdown: it would go stale
+    detail = client.get(f"/v1/incidents/{iid}", headers=running.auth("viewer")).json()
+    left = detail["pending_approval"]["expires_in_s"]  # wall seconds, for a countdown
+    assert 0 < left <= running.settings.approval_ttl_s + running.gateway.live.step_wall_s
 
     approve = f"/v1/incidents/{iid}/approve"
     viewer = client.post(approve, json={"hash": pending["hash"]}, headers=running.auth("viewer"))

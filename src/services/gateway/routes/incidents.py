@@ -82,7 +82,12 @@ def get_incident(
 ) -> IncidentDetail:
     """One incident: its summary, hypotheses with evidence, anomalies and candidate actions."""
     summary = _summary(gateway, incident_id)
-    return views.detail(summary, _values(gateway, incident_id))
+    live = gateway.live
+    return views.detail(
+        summary, _values(gateway, incident_id),
+        clock=gateway.commander.clock_of(incident_id),
+        step_wall_s=None if live is None else live.step_wall_s,
+    )  # fmt: skip
 
 
 @router.get("/{incident_id}/timeline", response_model=list[TimelineEntry], responses=_errors(404))
