@@ -170,7 +170,10 @@ class Point(_Out):
 class MetricSeries(_Out):
     service: str
     metric: str = Field(examples=["errors"])
+    unit: str = Field(default="", description="What the values are in; empty when unknown.")
     baseline: float
+    limit: float | None = Field(default=None, description="A line to draw: an SLO, a maximum.")
+    limit_label: str | None = Field(default=None, examples=["SLO"])
     onset_at: datetime | None = Field(description="Where detection dates the anomaly's start.")
     points: list[Point]
 

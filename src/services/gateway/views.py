@@ -3,12 +3,14 @@ Pure: the routes fetch, these arrange."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import Any
 
+from orchestrator import units
 from orchestrator.context import Clock
 from orchestrator.summary import IncidentSummary
 from services.audit import AuditEntry
+from services.aws.resources import ServiceProfile
 from services.gateway.schemas import (
     ActionOut,
     AuditEntryOut,
@@ -154,13 +156,18 @@ def actions(values: dict[str, Any], clock: Clock) -> list[ActionOut]:
 
 
 def series(
-    values: dict[str, Any], got: dict[str, dict[str, list[float]]], clock: Clock
+    values: dict[str, Any],
+    got: dict[str, dict[str, list[float]]],
+    clock: Clock,
+    catalogue: Mapping[str, ServiceProfile] | None = None,
 ) -> IncidentSeries:
     """Charts of the incident's anomalous metrics. ``got`` holds one value per step ending at
     the clock's step (as ``orchestrator.evidence.series`` reads them), so values are dated
-    from the end."""
+    from the end. With the estate's ``catalogue``, each says its unit and its limit."""
     metrics = []
     for anomaly in values.get("anomalies", []):
+        profile = (catalogue or {}).get(anomaly["service"])
+        limit = units.limit_of(anomaly["metric"], profile)
         recent = got.get(anomaly["service"], {}).get(anomaly["metric"], [])
         last = clock.step - len(recent) + 1
         onset = anomaly.get("onset_step")
@@ -168,7 +175,10 @@ def series(
             MetricSeries(
                 service=anomaly["service"],
                 metric=anomaly["metric"],
+                unit=units.unit_of(anomaly["metric"], None if profile is None else profile.kind),
                 baseline=float(anomaly["baseline"]),
+                limit=None if limit is None else limit.value,
+                limit_label=None if limit is None else limit.label,
                 onset_at=None if onset is None else clock.at(onset),
                 points=[Point(at=clock.at(last + i), value=v) for i, v in enumerate(recent)],
             )

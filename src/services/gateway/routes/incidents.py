@@ -149,7 +149,9 @@ async def get_series(
 
     series = gateway.commander.series
     got = await run_in_threadpool(series, incident_id, services) if services else {}
-    return views.series(values, got, gateway.commander.clock_of(incident_id))
+    live = gateway.live  # the estate this process watches: its catalogue names units, limits
+    catalogue = None if live is None else live.commander.ctx.catalogue
+    return views.series(values, got, gateway.commander.clock_of(incident_id), catalogue)
 
 
 @router.get("/{incident_id}/audit", response_model=list[AuditEntryOut], responses=_errors(404))
