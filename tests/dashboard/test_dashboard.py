@@ -130,15 +130,21 @@ def test_an_approver_sees_the_incident_arrive_live_and_approves_its_failover(
     expect(page.locator("#view")).not_to_contain_text("null")
     _shot(page, "list")
 
+    expect(rows.first.get_by_role("link")).to_have_text(incident["headline"])
     rows.first.get_by_role("link").click()
-    expect(page.get_by_role("heading", name=incident["title"])).to_be_visible()
+    expect(page.get_by_role("heading", name=incident["headline"])).to_be_visible()
+    expect(page.locator("#first-alert")).to_have_text(f"First alert: {incident['title']}")
     matrix = page.locator("table.matrix")
     expect(matrix).to_have_count(1)
     assert sorted(matrix.locator("th.agent").all_text_contents()) == AGENTS
     chosen = matrix.locator("tr.chosen")
     expect(chosen.locator("th")).to_have_text("failover-database on sessions-db")
     expect(chosen.locator("td.stance")).to_have_count(5)
-    assert chosen.locator("td.stance").first.get_attribute("title")  # the rationale, on hover
+    why = chosen.locator("td.stance details").first
+    why.locator("summary").focus()
+    page.keyboard.press("Enter")  # the rationale opens in place, by keyboard (or touch)
+    expect(why.locator("p")).to_be_visible()
+    assert why.locator("p").inner_text().strip()
     expect(page.get_by_text("Rule: ask a person: action on a protected resource")).to_be_visible()
     expect(page.locator(".hypotheses > li").first).to_contain_text(
         "dependency-latency on sessions-db"
@@ -309,7 +315,7 @@ def test_an_incident_closed_into_another_links_to_the_one_working_its_cause(
         expect(page.locator("#incident-status")).to_contain_text("closed")
         expect(page.locator("#duplicate-of")).to_contain_text(f"{first['id']} (same root cause)")
         page.locator("#duplicate-of a").click()
-        expect(page.get_by_role("heading", name=first["title"])).to_be_visible()
+        expect(page.locator("#first-alert")).to_have_text(f"First alert: {first['title']}")
         expect(page.locator("#duplicate-of")).to_have_count(0)
         tab.assert_no_errors()
 
