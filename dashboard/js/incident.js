@@ -99,23 +99,29 @@ function alerts(list) {
     })));
 }
 
+const postmortems = new Set(); // incidents whose draft the reader opened: kept open across refreshes
+let draftUrl = null;
+
 function postmortem(d) {
   if (!FINISHED.has(d.status)) return null;
   const out = h("pre", { class: "postmortem", id: "postmortem-text", hidden: true });
-  const show = h("button", { type: "button", id: "show-postmortem", onclick: async () => {
-      show.disabled = true;
-      try {
-        const text = await api(`/v1/incidents/${encodeURIComponent(d.id)}/postmortem`, { text: true });
-        out.textContent = text;
-        out.hidden = false;
-        const link = h("a", { href: URL.createObjectURL(new Blob([text], { type: "text/markdown" })), download: `${d.id}-postmortem.md`, id: "download-postmortem" }, "Download the Markdown");
-        show.replaceWith(link);
-      } catch (error) {
-        out.textContent = `Could not load the draft: ${error.message}`;
-        out.hidden = false;
-        show.disabled = false;
-      }
-    } }, "Show the postmortem draft");
+  const load = async () => {
+    postmortems.add(d.id);
+    try {
+      const text = await api(`/v1/incidents/${encodeURIComponent(d.id)}/postmortem`, { text: true });
+      out.textContent = text;
+      out.hidden = false;
+      if (draftUrl) URL.revokeObjectURL(draftUrl);
+      draftUrl = URL.createObjectURL(new Blob([text], { type: "text/markdown" }));
+      show.replaceWith(h("a", { href: draftUrl, download: `${d.id}-postmortem.md`, id: "download-postmortem" }, "Download the Markdown"));
+    } catch (error) {
+      out.textContent = `Could not load the draft: ${error.message}`;
+      out.hidden = false;
+      show.disabled = false;
+    }
+  };
+  const show = h("button", { type: "button", id: "show-postmortem", onclick: () => { show.disabled = true; load(); } }, "Show the postmortem draft");
+  if (postmortems.has(d.id)) load();
   return section("Postmortem", h("p", { class: "muted" }, "A draft written from the incident's record, to edit before you share it."), show, out);
 }
 
