@@ -245,6 +245,15 @@ class NoteIn(BaseModel):
     text: str = Field(min_length=1, max_length=4000)
 
 
+class AssignIn(BaseModel):
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"to": "alice"}]})
+
+    to: str = Field(
+        min_length=1, max_length=200, pattern=r"^[\w.@+-]+$",
+        description="Who owns the incident from now on: a name, an email, a team.",
+    )  # fmt: skip
+
+
 class ResolveIn(BaseModel):
     model_config = ConfigDict(
         extra="forbid", json_schema_extra={"examples": [{"reason": "fixed by hand: pool resized"}]}

@@ -27,7 +27,14 @@ from services.gateway.schemas import (
 )
 
 PERSON_KINDS = frozenset(
-    {"incident.acknowledged", "note", "approval.granted", "approval.denied", "approval.expired"}
+    {
+        "incident.acknowledged",
+        "incident.assigned",
+        "note",
+        "approval.granted",
+        "approval.denied",
+        "approval.expired",
+    }
 )
 """Audit kinds that belong on an incident's timeline beside the graph's own entries."""
 
@@ -120,6 +127,8 @@ def _say(entry: AuditEntry) -> str:
     match entry.kind:
         case "incident.acknowledged":
             return f"{entry.actor} acknowledged"
+        case "incident.assigned":
+            return f"{entry.actor} assigned it to {data.get('to')}"
         case "note":
             return str(data.get("text", ""))
         case "approval.granted" | "approval.denied":

@@ -84,6 +84,10 @@ def test_an_approval_is_single_use_and_the_action_lands(
     kinds = [e["kind"] for e in audit]
     assert kinds.count("approval.granted") == 1
     assert kinds.index("approval.requested") < kinds.index("approval.granted")
+    # Nobody had acknowledged it: the approver, who answered for it, owns it now.
+    assert kinds.index("incident.acknowledged") < kinds.index("approval.granted")
+    got = client.get(f"/v1/incidents/{iid}", headers=running.auth("viewer")).json()
+    assert got["acknowledged_by"] == "approver"
 
     for _ in range(10):
         running.gateway.live.advance(1)
@@ -183,6 +187,18 @@ def test_operators_acknowledge_annotate_and_resolve(
     got = client.get(f"/v1/incidents/{iid}", headers=running.auth("viewer")).json()
     assert got["acknowledged_by"] == "responder"
 
+    assign = f"/v1/incidents/{iid}/assign"
+    assert (
+        client.post(assign, json={"to": "dba"}, headers=running.auth("viewer")).status_code == 403
+    )
+    handed = client.post(assign, json={"to": "dba"}, headers=running.auth("responder")).json()
+    same = client.post(assign, json={"to": "dba"}, headers=running.auth("admin")).json()
+    assert (handed["changed"], same["changed"]) == (True, False)
+    bad = client.post(assign, json={"to": "a b"}, headers=running.auth("responder"))
+    assert bad.status_code == 422
+    got = client.get(f"/v1/incidents/{iid}", headers=running.auth("viewer")).json()
+    assert got["acknowledged_by"] == "dba"
+
     note = client.post(
         f"/v1/incidents/{iid}/notes", json={"text": "paging the DBA"},
         headers=running.auth("responder"),
@@ -211,6 +227,7 @@ def test_operators_acknowledge_annotate_and_resolve(
     timeline = client.get(f"/v1/incidents/{iid}/timeline", headers=running.auth("viewer")).json()
     texts = [t["text"] for t in timeline]
     assert "paging the DBA" in texts
+    assert "responder assigned it to dba" in texts
     assert "resolved by responder: fixed by hand" in texts
     running.gateway.live.advance(3)  # a resolved incident stays resolved
     got = client.get(f"/v1/incidents/{iid}", headers=running.auth("viewer")).json()

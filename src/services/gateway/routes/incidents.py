@@ -1,4 +1,5 @@
-"""``/v1/incidents``: list, read, and act on incidents (acknowledge, note, resolve, approve)."""
+"""``/v1/incidents``: list, read, and act on incidents (acknowledge, assign, note, resolve,
+approve)."""
 
 from __future__ import annotations
 
@@ -21,6 +22,7 @@ from services.gateway.schemas import (
     ActionOut,
     ApprovalIn,
     ApprovalOut,
+    AssignIn,
     AuditEntryOut,
     Changed,
     DecisionOut,
@@ -215,6 +217,18 @@ async def acknowledge(
 ) -> Changed:
     """Take ownership of the incident (once; later calls change nothing)."""
     changed = await _operate(gateway, operations.Acknowledge(incident_id, principal.subject))
+    return _changed(gateway, incident_id, changed)
+
+
+@router.post("/{incident_id}/assign", response_model=Changed, responses=_errors(400, 404, 422))
+async def assign(
+    incident_id: str,
+    body: AssignIn,
+    gateway: GatewayDep,
+    principal: Annotated[Principal, caller("incidents.assign")],
+) -> Changed:
+    """Hand the incident to someone: they own it now (as if they had acknowledged it)."""
+    changed = await _operate(gateway, operations.Assign(incident_id, principal.subject, body.to))
     return _changed(gateway, incident_id, changed)
 
 
