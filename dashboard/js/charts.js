@@ -95,6 +95,7 @@ export function metricChart(metric, marks, width = 380) {
     hooks: { draw: [verticalLines(lines)] },
   };
   const plot = new uPlot(options, data, figure);
+  if (xs.length) plot.setLegend({ idx: xs.length - 1 }); // the latest values until a hover
   fit(plot, figure, height);
   figure.append(
     h("figcaption", {},

@@ -69,7 +69,9 @@ function approval(d, onAnswer, me) {
 
 /** The approval's deadline as a countdown on this browser's clock (the limit is wall time). */
 function expiry(p) {
-  if (!p.expires_in_s && p.expires_in_s !== 0) return h("p", { class: "muted" }, `Expires ${when(p.expires_at)} (estate clock).`);
+  // No countdown where the API gives none, or where the estate is paused (its deadline is
+  // then steps away, not minutes).
+  if (typeof p.expires_in_s !== "number" || p.expires_in_s > 86400) return h("p", { class: "muted", id: "expiry" }, `Expires ${when(p.expires_at)} (estate clock).`);
   const deadline = Date.now() + p.expires_in_s * 1000;
   const out = h("p", { class: "expiry", id: "expiry" });
   const tick = () => {
@@ -208,16 +210,18 @@ function timeline(list) {
 }
 
 function audit(list) {
+  const columns = ["#", "Recorded (wall, UTC)", "Actor", "Kind", "Data", "Hash"];
+  const cell = (i, props, ...children) => h("td", { ...props, "data-label": columns[i] }, ...children);
   return section("Audit trail",
     h("details", { id: "audit-details" },
       h("summary", {}, `${list.length} entries, hash-chained; recorded on the wall clock (UTC)`),
-      h("table", { class: "audit" },
-        h("thead", {}, h("tr", {}, ["#", "Recorded (wall, UTC)", "Actor", "Kind", "Data", "Hash"].map((c) => h("th", { scope: "col" }, c)))),
+      h("table", { class: "audit reflow" },
+        h("thead", {}, h("tr", {}, columns.map((c) => h("th", { scope: "col" }, c)))),
         h("tbody", {}, list.map((e) =>
           h("tr", {},
-            h("td", { class: "num" }, e.seq), h("td", {}, when(e.at)), h("td", {}, e.actor), h("td", {}, label(e.kind)),
-            h("td", { class: "data" }, h("code", {}, JSON.stringify(e.data).slice(0, 160))),
-            h("td", {}, h("code", { title: e.hash }, e.hash.slice(0, 10)))))))));
+            cell(0, { class: "num" }, e.seq), cell(1, {}, when(e.at)), cell(2, {}, e.actor), cell(3, {}, label(e.kind)),
+            cell(4, { class: "data" }, h("code", {}, JSON.stringify(e.data).slice(0, 160))),
+            cell(5, {}, h("code", { title: e.hash }, e.hash.slice(0, 10)))))))));
 }
 
 export function renderIncident(root, got, { ask, act, me }) {

@@ -205,16 +205,16 @@ dialog.addEventListener("close", async () => {
   render();
 });
 
-// -- responders: acknowledge, note, resolve ----------------------------------------------------
+// -- responders: acknowledge, assign, note, resolve ----------------------------------------------------
 
-const DONE = { ack: "Acknowledged", notes: "Note added", resolve: "Resolved" };
-const VERB = { ack: "acknowledge", notes: "add a note", resolve: "resolve" };
+const DONE = { ack: "Acknowledged", assign: "Assigned", notes: "Note added", resolve: "Resolved" };
+const VERB = { ack: "acknowledge", assign: "assign", notes: "add a note", resolve: "resolve" };
 
 /** POST one responder operation; true when it went through. */
 async function act(operation, incident, body) {
   try {
     const got = await api(`/v1/incidents/${encodeURIComponent(incident.id)}/${operation}`, { method: "POST", body });
-    const what = operation === "ack" && !got.changed ? "Already acknowledged" : DONE[operation];
+    const what = !got.changed && operation !== "notes" ? `Nothing to do (${VERB[operation]})` : DONE[operation];
     say(`${what}: ${incident.headline ?? incident.title} (${incident.id}) is ${got.status.replaceAll("_", " ")}.`);
     render();
     return true;

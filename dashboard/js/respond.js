@@ -1,4 +1,4 @@
-// Responder controls: acknowledge (take ownership), add a note, resolve; shown by the caller's
+// Responder controls: acknowledge (take ownership), assign, add a note, resolve; shown by the caller's
 // roles (GET /v1/me), each a real button or form so the keyboard reaches it.
 
 import { FINISHED, h } from "./dom.js";
@@ -14,7 +14,7 @@ export function ownerCell(incident, { act, me }) {
       "Acknowledge"));
 }
 
-/** The incident page's panel: acknowledge, note, resolve. */
+/** The incident page's panel: acknowledge, assign, note, resolve. */
 export function respondPanel(incident, { act, me }) {
   const id = "s-respond";
   const finished = FINISHED.has(incident.status);
@@ -22,7 +22,7 @@ export function respondPanel(incident, { act, me }) {
     return h("section", { class: "panel respond", "aria-labelledby": id },
       h("h3", { id }, "Respond"),
       h("p", { class: "muted", id: "cannot-respond" },
-        `Acknowledging, notes and resolving need the responder, approver or admin role; ${who(me)}.`));
+        `Acknowledging, assigning, notes and resolving need the responder, approver or admin role; ${who(me)}.`));
   }
   const owner = incident.acknowledged_by
     ? h("p", { id: "owner" }, "Owned by ", h("strong", {}, incident.acknowledged_by), ".")
@@ -30,6 +30,17 @@ export function respondPanel(incident, { act, me }) {
       ? h("p", { id: "owner", class: "muted" }, "Nobody acknowledged it.")
       : h("p", { id: "owner" }, "Nobody owns it yet. ",
           h("button", { type: "button", id: "ack", class: "primary", onclick: (e) => { e.target.disabled = true; act("ack", incident); } }, "Acknowledge"));
+
+  const assignee = h("input", { id: "assign-to", type: "text", maxlength: "200", required: true, pattern: "[\\w.@+\\-]+", placeholder: "e.g. dba@example.com", autocomplete: "off" });
+  const assign = h("form", { class: "respond-form", id: "assign-form", onsubmit: async (e) => {
+      e.preventDefault();
+      const to = assignee.value.trim();
+      if (!to) return assignee.focus();
+      if (await act("assign", incident, { to })) assignee.value = "";
+    } },
+    h("label", { for: "assign-to" }, "Assign to (they own it from now on)"),
+    assignee,
+    h("div", { class: "buttons" }, h("button", { type: "submit" }, "Assign")));
 
   const noteText = h("textarea", { id: "note-text", rows: "2", maxlength: "4000", required: true });
   const note = h("form", { class: "respond-form", id: "note-form", onsubmit: async (e) => {
@@ -54,5 +65,5 @@ export function respondPanel(incident, { act, me }) {
     h("div", { class: "buttons" }, h("button", { type: "submit" }, "Resolve")));
 
   return h("section", { class: "panel respond", "aria-labelledby": id },
-    h("h3", { id }, "Respond"), owner, h("div", { class: "respond-forms" }, note, resolve));
+    h("h3", { id }, "Respond"), owner, h("div", { class: "respond-forms" }, note, finished ? null : assign, resolve));
 }

@@ -124,6 +124,8 @@ def headline(
             if time_to_resolve_s is None
             else f"recovered in {_minutes(time_to_resolve_s)}"
         )
+    elif pending is not None:
+        result = ""  # the action says it: it awaits approval
     return " → ".join(part for part in (cause, action, result) if part)
 
 

@@ -543,7 +543,7 @@ def _tab_to(page: Page, selector: str, limit: int = 60) -> None:
     raise AssertionError(f"Tab never reached {selector}")
 
 
-def test_a_responder_acknowledges_notes_and_resolves_from_the_keyboard(
+def test_a_responder_acknowledges_assigns_notes_and_resolves_from_the_keyboard(
     gateway: tuple[Running, str], browser: Browser
 ) -> None:
     running, base = gateway
@@ -564,6 +564,12 @@ def test_a_responder_acknowledges_notes_and_resolves_from_the_keyboard(
     expect(page.locator("#headline")).to_have_text(incident["headline"])
     expect(page.locator("#owner")).to_contain_text("Owned by responder")
     expect(page.locator("#cannot-approve")).to_be_visible()  # a responder may not approve
+
+    _tab_to(page, "#assign-to")
+    page.keyboard.type("dba@example.com")
+    page.keyboard.press("Enter")
+    expect(page.locator("#owner")).to_contain_text("Owned by dba@example.com")
+    expect(page.locator(".timeline")).to_contain_text("responder assigned it to dba@example.com")
 
     _tab_to(page, "#note-text")
     page.keyboard.type("paging the DBA")
@@ -610,10 +616,11 @@ def test_a_phone_reads_the_list_and_the_incident_without_scrolling_sideways(
     page.locator("td.what a").click()
     expect(page.locator("#incident-status")).to_have_text("awaiting approval")
     expect(page.locator("figure.chart canvas").first).to_be_visible()
+    assert page.evaluate(width) <= 390
+    _shot(page, "mobile-incident", full_page=True)
     for details in page.locator("td.stance details").all():
         details.locator("summary").click()  # open every rationale: still no sideways scroll
     page.locator("#audit-details summary").click()
     assert page.evaluate(width) <= 390
-    _shot(page, "mobile-incident", full_page=True)
     tab.assert_no_errors()
     context.close()

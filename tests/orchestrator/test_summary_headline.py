@@ -42,7 +42,6 @@ def test_a_pending_approval_is_the_action() -> None:
     got = headline(
         values, status="awaiting_approval", title="x", pending=pending, time_to_resolve_s=None
     )
-    assert got == (
-        "dependency latency on orders-db → failover-database on sessions-db awaits approval"
-        " → waiting for a person"
+    assert (
+        got == "dependency latency on orders-db → failover-database on sessions-db awaits approval"
     )
