@@ -3,10 +3,16 @@
 
 import { request } from "./api.js";
 
-/** An incremental text/event-stream parser (the WHATWG rules, minus `retry`). */
+/**
+ * An incremental text/event-stream parser (the WHATWG rules, minus `retry`). `lastEventId` is
+ * the stream's last event ID as EventSource keeps it: set by an `id:` line when its message
+ * ends, even a message without data (the server's first message is such a resume point).
+ */
 export class SseParser {
   constructor() {
     this.buffer = "";
+    this.lastEventId = "";
+    this.idBuffer = "";
     this.reset();
   }
 
@@ -25,6 +31,7 @@ export class SseParser {
     this.buffer = lines.pop() + (hold ? "\r" : "");
     for (const line of lines) {
       if (line === "") {
+        this.lastEventId = this.idBuffer;
         if (this.event.data.length) {
           done.push({ type: this.event.type, data: this.event.data.join("\n"), id: this.event.id });
         }
@@ -38,7 +45,7 @@ export class SseParser {
       if (value.startsWith(" ")) value = value.slice(1);
       if (field === "data") this.event.data.push(value);
       else if (field === "event") this.event.type = value;
-      else if (field === "id" && !value.includes("\0")) this.event.id = value;
+      else if (field === "id" && !value.includes("\0")) this.event.id = this.idBuffer = value;
     }
     return done;
   }
@@ -52,7 +59,8 @@ const sleep = (ms, signal) =>
 
 /**
  * Follow the event stream until `signal` aborts. onEvent({type, id, data}) for each event;
- * onState("connecting" | "live" | "reconnecting" | "refused") as the connection changes.
+ * onState("connecting" | "live" | "reconnecting" | "refused", resumed) as the connection
+ * changes: "live" on every (re)connect, so the caller can catch up with what it missed.
  */
 export async function follow({ onEvent, onState, signal }) {
   let lastId = null;
@@ -75,10 +83,8 @@ export async function follow({ onEvent, onState, signal }) {
       for (;;) {
         const { value, done } = await reader.read();
         if (done) break;
-        for (const event of parser.feed(value)) {
-          if (event.id !== undefined) lastId = event.id;
-          onEvent(event);
-        }
+        for (const event of parser.feed(value)) onEvent(event);
+        if (parser.lastEventId !== "") lastId = parser.lastEventId;
       }
     } catch (error) {
       if (signal.aborted) return;
@@ -86,6 +92,6 @@ export async function follow({ onEvent, onState, signal }) {
     if (signal.aborted) return;
     onState("reconnecting");
     await sleep(delay, signal);
-    delay = Math.min(delay * 2, 15000);
+    delay = Math.min(delay * 2, 8000);
   }
 }

@@ -3,7 +3,8 @@
 
 import { api, ApiError } from "./api.js";
 import { metricChart } from "./charts.js";
-import { badge, duration, h, label, section, triageBadge, when } from "./dom.js";
+import { badge, duration, FINISHED, h, label, section, triageBadge, when } from "./dom.js";
+import { respondPanel } from "./respond.js";
 
 export async function fetchIncident(id) {
   const base = `/v1/incidents/${encodeURIComponent(id)}`;
@@ -17,15 +18,16 @@ const short = (candidate) => candidate?.split(":").slice(0, 2).join(" on ") ?? "
 function header(d) {
   return h("header", { class: "incident-head" },
     h("p", {}, h("a", { href: "#/incidents" }, "← All incidents")),
-    h("h2", { tabindex: "-1" }, d.title),
+    h("h2", { tabindex: "-1", id: "headline" }, d.headline ?? d.title),
+    d.headline && d.headline !== d.title ? h("p", { class: "muted", id: "first-alert" }, `First alert: ${d.title}`) : null,
     h("dl", { class: "facts" },
       h("dt", {}, "Id"), h("dd", {}, d.id),
       h("dt", {}, "Status"), h("dd", {}, h("span", { id: "incident-status" }, badge("status", d.status)), d.kind === "triage" ? [" ", triageBadge()] : null),
       h("dt", {}, "Severity"), h("dd", {}, badge("sev", d.severity)),
       h("dt", {}, "Services"), h("dd", {}, d.services.join(", ") || "—"),
-      h("dt", {}, "Opened"), h("dd", {}, when(d.opened_at)),
+      h("dt", {}, "Opened"), h("dd", {}, when(d.opened_at), h("span", { class: "clock" }, " estate clock")),
       h("dt", {}, "MTTD / MTTR"), h("dd", {}, `${duration(d.time_to_detect_s)} / ${duration(d.time_to_resolve_s)}`),
-      h("dt", {}, "Acknowledged by"), h("dd", {}, d.acknowledged_by ?? "nobody yet"),
+      h("dt", {}, "Owner"), h("dd", { id: "owner-fact" }, d.acknowledged_by ?? (FINISHED.has(d.status) ? "nobody" : "nobody yet")),
       h("dt", {}, "Round"), h("dd", {}, d.round ?? "—"),
       d.reason && [h("dt", {}, "Why"), h("dd", { id: "incident-reason", class: "wide" }, d.reason)],
       d.duplicate_of && [
@@ -60,14 +62,75 @@ function approval(d, onAnswer, me) {
     h("p", {}, h("strong", {}, `${c.action} on ${c.service}`), ` — ${c.expected_effect ?? ""}`),
     h("p", { class: "muted" },
       `Why a person: ${p.rule}. Risk ${c.risk}; ${c.reversible ? "reversible" : "not reversible"}` +
-      `${c.destructive ? ", destructive" : ""}. Asked ${when(p.asked_at)}, expires ${when(p.expires_at)}.`),
+      `${c.destructive ? ", destructive" : ""}. Asked ${when(p.asked_at)} (estate clock).`),
+    expiry(p),
     buttons);
+}
+
+/** The approval's deadline as a countdown on this browser's clock (the limit is wall time). */
+function expiry(p) {
+  // No countdown where the API gives none, or where the estate is paused (its deadline is
+  // then steps away, not minutes).
+  if (typeof p.expires_in_s !== "number" || p.expires_in_s > 86400) return h("p", { class: "muted", id: "expiry" }, `Expires ${when(p.expires_at)} (estate clock).`);
+  const deadline = Date.now() + p.expires_in_s * 1000;
+  const out = h("p", { class: "expiry", id: "expiry" });
+  const tick = () => {
+    if (!out.isConnected && out.dataset.started) return;
+    out.dataset.started = "1";
+    const left = Math.max(0, Math.round((deadline - Date.now()) / 1000));
+    out.textContent = left
+      ? `Expires in ${Math.floor(left / 60)} min ${String(left % 60).padStart(2, "0")} s (wall clock); unanswered, it counts as rejected.`
+      : "Expired (wall clock): it counts as rejected.";
+    if (left) setTimeout(tick, 1000);
+  };
+  tick();
+  return out;
+}
+
+const isWeb = (url) => /^https?:\/\//i.test(url ?? "");
+
+function alerts(list) {
+  if (!list?.length) return null;
+  return section("Alerts",
+    h("ul", { class: "alerts", id: "alert-list" }, list.map((a) => {
+      const links = (a.details?.links ?? []).filter((l) => isWeb(l.url));
+      const extra = [a.details?.service ? `service ${a.details.service}` : null, a.details?.resource ? `resource ${a.details.resource}` : null].filter(Boolean);
+      return h("li", {},
+        h("strong", {}, a.summary), ` (${[a.source, ...extra].join(", ")})`,
+        links.length ? [" — ", links.map((l, i) => [i ? ", " : "", h("a", { href: l.url, target: "_blank", rel: "noopener noreferrer" }, l.label)])] : null);
+    })));
+}
+
+const postmortems = new Set(); // incidents whose draft the reader opened: kept open across refreshes
+let draftUrl = null;
+
+function postmortem(d) {
+  if (!FINISHED.has(d.status)) return null;
+  const out = h("pre", { class: "postmortem", id: "postmortem-text", hidden: true });
+  const load = async () => {
+    postmortems.add(d.id);
+    try {
+      const text = await api(`/v1/incidents/${encodeURIComponent(d.id)}/postmortem`, { text: true });
+      out.textContent = text;
+      out.hidden = false;
+      if (draftUrl) URL.revokeObjectURL(draftUrl);
+      draftUrl = URL.createObjectURL(new Blob([text], { type: "text/markdown" }));
+      show.replaceWith(h("a", { href: draftUrl, download: `${d.id}-postmortem.md`, id: "download-postmortem" }, "Download the Markdown"));
+    } catch (error) {
+      out.textContent = `Could not load the draft: ${error.message}`;
+      out.hidden = false;
+      show.disabled = false;
+    }
+  };
+  const show = h("button", { type: "button", id: "show-postmortem", onclick: () => { show.disabled = true; load(); } }, "Show the postmortem draft");
+  if (postmortems.has(d.id)) load();
+  return section("Postmortem", h("p", { class: "muted" }, "A draft written from the incident's record, to edit before you share it."), show, out);
 }
 
 function charts(series) {
   if (!series.metrics.length) return section("Anomalous metrics", h("p", { class: "empty" }, "No anomaly measured yet."));
   return section("Anomalous metrics",
-    h("p", { class: "muted" }, "Red: the metric; grey dashes: its baseline; dashed amber: onset; purple: confirmed; green: actions."),
+    h("p", { class: "muted" }, "Red: the metric; grey dashes: its baseline; dashed amber: onset; purple: confirmed; green: actions; dark red dots: a limit. Times on the estate clock, UTC; hover or touch for values."),
     h("div", { class: "charts" }, series.metrics.map((m) => metricChart(m, series.marks))));
 }
 
@@ -98,7 +161,7 @@ function votes({ votes: all, decisions }) {
       h("p", {}, h("strong", {}, `Round ${d.round}: ${d.outcome}`), d.candidate ? ` — ${short(d.candidate)}` : "",
         h("br"), h("span", { class: "rule" }, `Rule: ${d.rule}`)),
       h("table", { class: "matrix" },
-        h("caption", { class: "muted" }, "Each agent's stance and confidence; hover or focus a cell for its rationale."),
+        h("caption", { class: "muted" }, "Each agent's stance and confidence; open a cell for its rationale and evidence."),
         h("thead", {}, h("tr", {}, h("th", { scope: "col" }, "Candidate action"),
           agents.map((a) => h("th", { scope: "col", class: "agent" }, a)), h("th", { scope: "col" }, "Score"))),
         h("tbody", {}, candidates.map((c) =>
@@ -107,9 +170,14 @@ function votes({ votes: all, decisions }) {
             agents.map((a) => {
               const stance = d.matrix[c][a] ?? "—";
               const vote = cell(d.round, c, a);
-              const tip = vote ? `${vote.rationale}${vote.evidence.length ? `\n${vote.evidence.join("\n")}` : ""}` : null;
               const kind = vote?.veto ? "veto" : stance.split(" ")[0];
-              return h("td", { class: `stance stance-${kind}`, title: tip, tabindex: tip ? "0" : null }, vote?.veto ? `veto ${stance}` : stance);
+              const text = vote?.veto ? `veto ${stance}` : stance;
+              if (!vote) return h("td", { class: `stance stance-${kind}` }, text);
+              return h("td", { class: `stance stance-${kind}` },
+                h("details", { class: "why" },
+                  h("summary", {}, text),
+                  h("p", {}, vote.rationale),
+                  vote.evidence.length ? h("ul", { class: "evidence" }, vote.evidence.map((e) => h("li", {}, e))) : null));
             }),
             h("td", { class: "num" }, (d.scores[c] ?? 0).toFixed(2)))))));
   });
@@ -117,44 +185,54 @@ function votes({ votes: all, decisions }) {
 }
 
 function actions(list) {
+  const cell = (column, ...children) => h("td", { "data-label": column }, ...children);
   return section("Actions",
     list.length
-      ? h("table", { class: "actions" },
-          h("thead", {}, h("tr", {}, ["Action", "Service", "Result", "Detail", "At", "Approved by", "Rollback"].map((c) => h("th", { scope: "col" }, c)))),
+      ? h("table", { class: "actions reflow" },
+          h("caption", { class: "muted" }, "At: estate clock, UTC."),
+          h("thead", {}, h("tr", {}, ["Action", "Result", "At", "Approved by", "Rollback"].map((c) => h("th", { scope: "col" }, c)))),
           h("tbody", {}, list.map((a) =>
             h("tr", { "data-action": a.action },
-              h("td", {}, a.action), h("td", {}, a.service), h("td", {}, badge("result", a.status)),
-              h("td", {}, a.detail), h("td", {}, when(a.at)), h("td", {}, a.approved_by ?? "—"),
-              h("td", {}, a.rollback ? (a.rollback.action ?? JSON.stringify(a.rollback)) : "—")))))
+              cell("Action", h("strong", {}, a.action), ` on ${a.service}`),
+              cell("Result", badge("result", a.status), a.detail ? h("div", { class: "detail" }, a.detail) : null),
+              cell("At", when(a.at).slice(11)),
+              cell("Approved by", a.approved_by ?? "—"),
+              cell("Rollback", a.rollback ? (a.rollback.action ?? JSON.stringify(a.rollback)) : "—")))))
       : h("p", { class: "empty" }, "No action taken yet."));
 }
 
 function timeline(list) {
   return section("Timeline",
+    h("p", { class: "muted" }, "Estate clock, UTC: the commander's clock (simulated in a demo)."),
     h("ol", { class: "timeline" }, list.map((t) =>
       h("li", { class: t.kind === "graph" ? null : "person" },
         h("time", { datetime: t.at }, when(t.at).slice(11)), h("span", { class: "actor" }, t.actor), h("span", {}, t.text)))));
 }
 
 function audit(list) {
+  const columns = ["#", "Recorded (wall, UTC)", "Actor", "Kind", "Data", "Hash"];
+  const cell = (i, props, ...children) => h("td", { ...props, "data-label": columns[i] }, ...children);
   return section("Audit trail",
     h("details", { id: "audit-details" },
-      h("summary", {}, `${list.length} entries, hash-chained`),
-      h("table", { class: "audit" },
-        h("thead", {}, h("tr", {}, ["#", "Recorded", "Actor", "Kind", "Data", "Hash"].map((c) => h("th", { scope: "col" }, c)))),
+      h("summary", {}, `${list.length} entries, hash-chained; recorded on the wall clock (UTC)`),
+      h("table", { class: "audit reflow" },
+        h("thead", {}, h("tr", {}, columns.map((c) => h("th", { scope: "col" }, c)))),
         h("tbody", {}, list.map((e) =>
           h("tr", {},
-            h("td", { class: "num" }, e.seq), h("td", {}, when(e.at)), h("td", {}, e.actor), h("td", {}, label(e.kind)),
-            h("td", { class: "data" }, h("code", {}, JSON.stringify(e.data).slice(0, 160))),
-            h("td", {}, h("code", { title: e.hash }, e.hash.slice(0, 10)))))))));
+            cell(0, { class: "num" }, e.seq), cell(1, {}, when(e.at)), cell(2, {}, e.actor), cell(3, {}, label(e.kind)),
+            cell(4, { class: "data" }, h("code", {}, JSON.stringify(e.data).slice(0, 160))),
+            cell(5, {}, h("code", { title: e.hash }, e.hash.slice(0, 10)))))))));
 }
 
-export function renderIncident(root, got, onAnswer, me) {
+export function renderIncident(root, got, { ask, act, me }) {
   const d = got.detail;
   root.replaceChildren(...[
     header(d),
     triage(d),
-    approval(d, onAnswer, me),
+    approval(d, ask, me),
+    respondPanel(d, { act, me }),
+    postmortem(d),
+    alerts(d.alert_list),
     h("div", { class: "columns" }, hypotheses(d.hypotheses), actions(got.actions)),
     votes(got.votes),
     charts(got.series),

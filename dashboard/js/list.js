@@ -2,6 +2,7 @@
 
 import { api, query } from "./api.js";
 import { badge, duration, FINISHED, h, label, triageBadge } from "./dom.js";
+import { ownerCell } from "./respond.js";
 
 export const STATUSES = ["open", "confirmed", "mitigating", "awaiting_approval", "resolved", "escalated", "closed", "noise"];
 export const SEVERITIES = ["sev1", "sev2", "sev3", "sev4"];
@@ -49,24 +50,34 @@ function filterForm(onChange) {
     h("label", { for: "filter-service" }, "Service"), service);
 }
 
-export function renderList(root, { items, more }, onFilter) {
+const COLUMNS = ["Incident", "Status", "Severity", "Owner", "Services", "Age", "MTTD", "MTTR", "Alerts"];
+
+/** A cell that says its column's name where a narrow screen reflows the table into cards. */
+const cell = (column, props, ...children) => h("td", { ...props, "data-label": column }, ...children);
+
+export function renderList(root, { items, more }, { onFilter, act, me }) {
   const now = latest(items);
-  const rows = items.map((i) =>
-    h("tr", { "data-incident": i.id, class: i.pending_approval ? "waiting" : null },
-      h("td", {}, h("a", { href: `#/incidents/${encodeURIComponent(i.id)}` }, i.title), h("div", { class: "muted" }, i.id),
+  const rows = items.map((i) => {
+    const owner = ownerCell(i, { act, me });
+    owner.dataset.label = "Owner";
+    return h("tr", { "data-incident": i.id, class: i.pending_approval ? "waiting" : null },
+      cell("Incident", { class: "what" }, h("a", { href: `#/incidents/${encodeURIComponent(i.id)}` }, i.headline ?? i.title),
+        h("div", { class: "muted" }, i.headline && i.headline !== i.title ? `${i.title} · ${i.id}` : i.id),
         i.reason ? h("div", { class: "reason" }, i.reason) : null),
-      h("td", {}, badge("status", i.status), i.kind === "triage" ? triageBadge() : null,
+      cell("Status", {}, badge("status", i.status), i.kind === "triage" ? triageBadge() : null,
         i.pending_approval ? h("div", { class: "ask" }, "needs approval") : null),
-      h("td", {}, badge("sev", i.severity)),
-      h("td", {}, i.services.join(", ") || "—"),
-      h("td", { class: "num" }, age(i, now)),
-      h("td", { class: "num" }, duration(i.time_to_detect_s)),
-      h("td", { class: "num" }, duration(i.time_to_resolve_s)),
-      h("td", { class: "num" }, i.alerts)));
+      cell("Severity", {}, badge("sev", i.severity)),
+      owner,
+      cell("Services", {}, i.services.join(", ") || "—"),
+      cell("Age", { class: "num" }, age(i, now)),
+      cell("MTTD", { class: "num" }, duration(i.time_to_detect_s)),
+      cell("MTTR", { class: "num" }, duration(i.time_to_resolve_s)),
+      cell("Alerts", { class: "num" }, i.alerts));
+  });
   const table = items.length
-    ? h("table", { class: "incidents" },
-        h("caption", { class: "muted" }, `${items.length} incident${items.length === 1 ? "" : "s"}, newest first; times on the estate's clock`),
-        h("thead", {}, h("tr", {}, ["Incident", "Status", "Severity", "Services", "Age", "MTTD", "MTTR", "Alerts"].map((c) => h("th", { scope: "col" }, c)))),
+    ? h("table", { class: "incidents reflow" },
+        h("caption", { class: "muted" }, `${items.length} incident${items.length === 1 ? "" : "s"}, newest first. Age is on the estate's clock (the commander's, simulated in a demo).`),
+        h("thead", {}, h("tr", {}, COLUMNS.map((c) => h("th", { scope: "col" }, c)))),
         h("tbody", {}, rows))
     : h("p", { class: "empty" }, "No incidents match. The list updates by itself as incidents open.");
   root.replaceChildren(...[

@@ -17,10 +17,19 @@ let me = null; // GET /v1/me: who the credential is, and whether it may approve
 let current = { name: null, id: null };
 let asking = null; // { id, hash, answer } while the confirmation dialog is open
 
-// -- rendering, one at a time ------------------------------------------------------------------
+// -- rendering, one at a time; a failed load keeps what was shown and retries --------------
 
 let rendering = null;
 let again = false;
+let shown = null; // the route key of what the view shows
+let loadedAt = null; // when that was loaded (this browser's clock)
+let stale = null; // { since, reason } while the last load failed
+let retryDelay = 1000;
+let retryTimer = null;
+let streamState = "connecting";
+
+const keyOf = (route) => `${route.name}|${route.id ?? ""}`;
+const hhmm = (date) => date.toTimeString().slice(0, 5);
 
 async function render({ focus = false } = {}) {
   if (rendering) {
@@ -33,9 +42,15 @@ async function render({ focus = false } = {}) {
       const route = { ...current };
       try {
         await draw(route, focus);
+        fresh();
       } catch (error) {
         if (error instanceof ApiError && error.status === 401) return leave("Your credential was refused; sign in again.");
-        view.replaceChildren(Object.assign(document.createElement("p"), { className: "error", textContent: `Could not load: ${error.message}` }));
+        if (!signedIn() || keyOf(route) !== keyOf(current)) continue;
+        if (error instanceof ApiError && error.status === 404) {
+          view.replaceChildren(Object.assign(document.createElement("p"), { className: "error", textContent: `Could not load: ${error.message}` }));
+          shown = null;
+          fresh();
+        } else failed(route, error);
       }
       focus = false;
     } while (again);
@@ -47,23 +62,66 @@ async function render({ focus = false } = {}) {
   }
 }
 
+/** A load failed: keep the last content under a "stale" banner, and try again with backoff. */
+function failed(route, error) {
+  const reason = error instanceof ApiError ? `${error.status} ${error.message}` : error.message;
+  if (shown !== keyOf(route)) {
+    view.replaceChildren(Object.assign(document.createElement("p"), { className: "error", id: "load-error", textContent: `Could not load: ${reason}.` }));
+    loadedAt = null;
+  }
+  stale = { since: stale?.since ?? loadedAt ?? new Date(), reason };
+  clearTimeout(retryTimer);
+  retryTimer = setTimeout(() => signedIn() && render(), retryDelay);
+  const wait = Math.round(retryDelay / 1000);
+  retryDelay = Math.min(retryDelay * 2, 30000);
+  const banner = $("stale");
+  banner.hidden = false;
+  $("stale-text").textContent = loadedAt
+    ? `Showing what was loaded at ${hhmm(loadedAt)} (your clock): refreshing failed (${reason}). Retrying in ${wait} s.`
+    : `Not loaded yet (${reason}). Retrying in ${wait} s.`;
+  paintBadge();
+}
+
+function fresh() {
+  clearTimeout(retryTimer);
+  retryDelay = 1000;
+  stale = null;
+  $("stale").hidden = true;
+  paintBadge();
+}
+
+function paintBadge() {
+  const badge = $("stream-state");
+  if (stale && streamState !== "refused") {
+    badge.textContent = `stale since ${hhmm(stale.since)}`;
+    badge.dataset.state = "stale";
+    return;
+  }
+  badge.textContent = { connecting: "connecting…", live: "live", reconnecting: "reconnecting…", refused: "stream refused" }[streamState];
+  badge.dataset.state = streamState;
+}
+
 async function draw(route, focus) {
   let fill;
   if (route.name === "incident") {
     const got = await fetchIncident(route.id);
-    fill = () => renderIncident(view, got, ask, me);
+    fill = () => renderIncident(view, got, { ask, act, me });
   } else if (route.name === "overview") {
     const got = await fetchOverview((await fetchIncidents()).items);
     fill = () => renderOverview(view, got);
   } else {
     const got = await fetchIncidents();
-    fill = () => renderList(view, got, () => render());
+    fill = () => renderList(view, got, { onFilter: () => render(), act, me });
   }
-  if (route.name !== current.name || route.id !== current.id || !signedIn()) return;
+  if (keyOf(route) !== keyOf(current) || !signedIn()) return;
   const active = document.activeElement?.id;
   const open = [...view.querySelectorAll("details[open][id]")].map((d) => d.id);
+  const typed = [...view.querySelectorAll("textarea[id], input[id]")].filter((f) => f.value).map((f) => [f.id, f.value]);
   fill();
+  shown = keyOf(route);
+  loadedAt = new Date();
   for (const id of open) if ($(id)) $(id).open = true;
+  for (const [id, value] of typed) if ($(id) && !$(id).value) $(id).value = value;
   if (focus) view.querySelector("h2")?.focus();
   else if (active && view.contains($(active))) $(active).focus();
 }
@@ -76,6 +134,7 @@ function route() {
     link.toggleAttribute("aria-current", link.dataset.route === (name === "overview" ? "overview" : "incidents"));
   }
   say("");
+  shown = null;
   render({ focus: true });
 }
 
@@ -103,13 +162,18 @@ function onEvent(event) {
   timer = setTimeout(() => render(), 250);
 }
 
-function onState(state, resumed) {
-  const text = { connecting: "connecting…", live: "live", reconnecting: "reconnecting…", refused: "stream refused" }[state];
-  const badge = $("stream-state");
-  badge.textContent = text;
-  badge.dataset.state = state;
-  if (state === "live" && resumed) render(); // catch up with what the replay did not cover
+function onState(state) {
+  streamState = state;
+  paintBadge();
+  // Every (re)connect: load the view again (the server may have restarted, a load may have
+  // failed while the stream was down); the replay covers the events in between.
+  if (state === "live" && signedIn()) render();
 }
+
+document.addEventListener("visibilitychange", () => {
+  if (document.visibilityState === "visible" && signedIn()) render();
+});
+window.addEventListener("online", () => signedIn() && render());
 
 // -- approvals ---------------------------------------------------------------------------------
 
@@ -141,6 +205,28 @@ dialog.addEventListener("close", async () => {
   render();
 });
 
+// -- responders: acknowledge, assign, note, resolve ----------------------------------------------------
+
+const DONE = { ack: "Acknowledged", assign: "Assigned", notes: "Note added", resolve: "Resolved" };
+const VERB = { ack: "acknowledge", assign: "assign", notes: "add a note", resolve: "resolve" };
+
+/** POST one responder operation; true when it went through. */
+async function act(operation, incident, body) {
+  try {
+    const got = await api(`/v1/incidents/${encodeURIComponent(incident.id)}/${operation}`, { method: "POST", body });
+    const what = !got.changed && operation !== "notes" ? `Nothing to do (${VERB[operation]})` : DONE[operation];
+    say(`${what}: ${incident.headline ?? incident.title} (${incident.id}) is ${got.status.replaceAll("_", " ")}.`);
+    render();
+    return true;
+  } catch (error) {
+    if (error instanceof ApiError && error.status === 401) leave("Your credential was refused; sign in again.");
+    else say(explain(error, VERB[operation]), "error");
+    return false;
+  }
+}
+
+$("retry-now").addEventListener("click", () => render());
+
 // -- signing in and out ------------------------------------------------------------------------
 
 function enter() {
@@ -158,11 +244,17 @@ function leave(message = "") {
   stream = null;
   if (dialog.open) dialog.close();
   view.replaceChildren();
+  shown = null;
+  clearTimeout(retryTimer);
+  stale = null;
+  $("stale").hidden = true;
+  streamState = "connecting";
   say("");
   for (const id of ["nav", "session", "view"]) $(id).hidden = true;
   $("sign-in").hidden = false;
   $("sign-in-error").textContent = message;
   $("stream-state").textContent = "offline";
+  $("stream-state").dataset.state = "offline";
   history.replaceState(null, "", location.pathname);
   $("credential").focus();
 }

@@ -263,8 +263,9 @@ class Commander:
     def answer(
         self, incident_id: str, answer: str, by: str, digest: str, comment: str = ""
     ) -> None:
-        """A person's answer (``grant`` or ``deny``) to the approval ``incident_id`` waits on.
-        ``digest`` must be the hash of the action asked about: an answer given for another
+        """A person's answer (``grant`` or ``deny``) to the approval ``incident_id`` waits on;
+        the first to answer for an incident nobody acknowledged acknowledges it too. ``digest``
+        must be the hash of the action asked about: an answer given for another
         action, or once the request is gone (answered, expired), raises
         ``NotAwaitingApprovalError`` and changes nothing."""
         incident = self._get(incident_id)
@@ -282,7 +283,13 @@ class Commander:
             "hash": digest, "candidate": waiting["candidate"]["id"], "comment": comment,
             "step": self.ctx.clock.step,
         }  # fmt: skip
-        self._journal([journal.by_person(incident_id, by, kind, data)])
+        records = [journal.by_person(incident_id, by, kind, data)]
+        if incident.acknowledged_by is None:  # whoever answers for the incident owns it now
+            incident.acknowledged_by = by
+            records.insert(
+                0, journal.by_person(incident_id, by, "incident.acknowledged", self._now())
+            )
+        self._journal(records)
         resume = {"answer": answer, "by": by, "hash": waiting["hash"]}
         self._run(incident, Command(resume=resume))
 
@@ -293,6 +300,18 @@ class Commander:
             return False
         incident.acknowledged_by = by
         self._journal([journal.by_person(incident_id, by, "incident.acknowledged", self._now())])
+        self._summarise(incident, self.graph.get_state(self.config_of(incident_id)).values)
+        return True
+
+    def assign(self, incident_id: str, by: str, to: str) -> bool:
+        """``by`` hands ``incident_id`` to ``to``, who owns it now; False when ``to`` owned it
+        already."""
+        incident = self._get(incident_id)
+        if incident.acknowledged_by == to:
+            return False
+        incident.acknowledged_by = to
+        data = {"to": to, **self._now()}
+        self._journal([journal.by_person(incident_id, by, "incident.assigned", data)])
         self._summarise(incident, self.graph.get_state(self.config_of(incident_id)).values)
         return True
 

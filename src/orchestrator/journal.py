@@ -118,11 +118,15 @@ def by_person(
 
 
 def acknowledged_by(entries: Sequence[AuditEntry]) -> str | None:
-    """Who acknowledged the incident first, from its audit entries (survives restarts)."""
+    """Who owns the incident, from its audit entries (survives restarts): the last person it
+    was assigned to, else who acknowledged it first."""
+    owner = None
     for entry in entries:
-        if entry.kind == "incident.acknowledged":
-            return entry.actor
-    return None
+        if entry.kind == "incident.acknowledged" and owner is None:
+            owner = entry.actor
+        elif entry.kind == "incident.assigned":
+            owner = str(entry.data["to"])
+    return owner
 
 
 def unrouted(incident_id: str, alert: Alert) -> AuditRecord:

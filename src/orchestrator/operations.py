@@ -1,4 +1,5 @@
-"""What people do to an incident (acknowledge, note, resolve, answer an approval), as data.
+"""What people do to an incident (acknowledge, assign, note, resolve, answer an approval), as
+data.
 
 The gateway builds an operation and hands it to the commander, wherever it runs: in its own
 process, or in a worker at the other end of the alert stream (``to_json``/``from_json``).
@@ -17,6 +18,14 @@ from orchestrator.commander import Commander, IncidentNotFoundError, NotAwaiting
 class Acknowledge:
     incident_id: str
     by: str
+
+
+@dataclass(frozen=True, slots=True)
+class Assign:
+    incident_id: str
+    by: str
+    to: str
+    """Who owns the incident from now on."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,9 +52,10 @@ class Answer:
     comment: str = ""
 
 
-Operation = Acknowledge | Note | Resolve | Answer
+Operation = Acknowledge | Assign | Note | Resolve | Answer
 _KINDS: dict[str, type[Operation]] = {
-    "acknowledge": Acknowledge, "note": Note, "resolve": Resolve, "answer": Answer,
+    "acknowledge": Acknowledge, "assign": Assign, "note": Note, "resolve": Resolve,
+    "answer": Answer,
 }  # fmt: skip
 _NAMES = {kind: name for name, kind in _KINDS.items()}
 
@@ -58,6 +68,8 @@ def apply(commander: Commander, operation: Operation) -> bool:
     match operation:
         case Acknowledge(incident_id, by):
             return commander.acknowledge(incident_id, by)
+        case Assign(incident_id, by, to):
+            return commander.assign(incident_id, by, to)
         case Note(incident_id, by, text):
             commander.note(incident_id, by, text)
             return True

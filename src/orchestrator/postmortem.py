@@ -13,7 +13,14 @@ from orchestrator.summary import IncidentSummary
 from services.audit import AuditEntry
 
 _PERSON = frozenset(
-    {"incident.acknowledged", "note", "approval.granted", "approval.denied", "incident.resolved"}
+    {
+        "incident.acknowledged",
+        "incident.assigned",
+        "note",
+        "approval.granted",
+        "approval.denied",
+        "incident.resolved",
+    }
 )
 
 

@@ -196,6 +196,7 @@ def summary_to_json(summary: IncidentSummary) -> dict[str, Any]:
         "duplicate_of": summary.duplicate_of,
         "kind": summary.kind,
         "reason": summary.reason,
+        "headline": summary.headline,
     }
 
 
@@ -218,6 +219,7 @@ def summary_from_json(value: dict[str, Any]) -> IncidentSummary:
         duplicate_of=value.get("duplicate_of"),
         kind=value.get("kind", "incident"),
         reason=value.get("reason"),
+        headline=value.get("headline", value["title"]),
     )
 
 

@@ -43,6 +43,9 @@ class IncidentSummary:
     reason: str | None = None
     """Why, in a line: what a noise verdict found in band, what a triage incident's alert
     named; None for the rest."""
+    headline: str = ""
+    """The incident in one line, cause → action → result (:func:`headline`): "bad deploy on
+    checkout → rolled back the deployment → recovered in 3 min"."""
 
     @property
     def finished(self) -> bool:
@@ -55,6 +58,75 @@ def token(incident_id: str, waiting: dict[str, Any]) -> str:
     replayed, not even when the same action is asked about again later."""
     seed = f"{incident_id}:{waiting['asked_step']}:{waiting['hash']}"
     return hashlib.sha256(seed.encode()).hexdigest()
+
+
+_DONE = {
+    "scale-out": "scaled out",
+    "scale-in": "scaled in",
+    "rollback-deployment": "rolled back the deployment",
+    "restart-service": "restarted",
+    "reboot-database": "rebooted the database",
+    "failover-database": "failed the database over",
+    "increase-storage": "increased storage",
+    "deactivate-access-key": "deactivated the access key",
+    "isolate-instance": "isolated the instance",
+    "revoke-ingress-rule": "revoked the ingress rule",
+    "notify": "notified",
+    "escalate": "escalated",
+}
+
+
+def _minutes(seconds: float) -> str:
+    minutes = round(seconds / 60)
+    return f"{minutes} min" if minutes < 120 else f"{minutes / 60:.1f} h"
+
+
+def headline(
+    values: dict[str, Any],
+    *,
+    status: str,
+    title: str,
+    pending: dict[str, Any] | None,
+    time_to_resolve_s: float | None,
+) -> str:
+    """Cause → action → result, in words: the top hypothesis (or, before one, the alert's
+    title), the last action taken (or the one waiting for approval), and where it stands."""
+    hypotheses = values.get("hypotheses") or []
+    if hypotheses:
+        top = max(hypotheses, key=lambda h: float(h.get("confidence", 0)))
+        cause = f"{str(top['fault']).replace('-', ' ')} on {top['service']}"
+    else:
+        cause = title
+    actions = values.get("actions") or []
+    if pending is not None:
+        candidate = pending["candidate"]
+        action = f"{candidate['action']} on {candidate['service']} awaits approval"
+    elif actions:
+        last = actions[-1]
+        done = _DONE.get(last["action"], last["action"])
+        action = done if last.get("status") == "succeeded" else f"{last['action']} {last['status']}"
+        if last["service"] not in cause:
+            action += f" {last['service']}"
+    else:
+        action = ""
+    result = {
+        "open": "investigating",
+        "confirmed": "diagnosing",
+        "mitigating": "verifying",
+        "awaiting_approval": "waiting for a person",
+        "escalated": "escalated to on-call",
+        "closed": "closed into another incident",
+        "noise": "noise, no action",
+    }.get(status, status.replace("_", " "))
+    if status == "resolved":
+        result = (
+            "recovered"
+            if time_to_resolve_s is None
+            else f"recovered in {_minutes(time_to_resolve_s)}"
+        )
+    elif pending is not None:
+        result = ""  # the action says it: it awaits approval
+    return " → ".join(part for part in (cause, action, result) if part)
 
 
 def summarise(
@@ -89,11 +161,12 @@ def summarise(
     if status == "resolved" and onset is not None:
         ttr = float(max(0, clock.step - onset) * clock.step_s)
     services = tuple(values.get("services") or sorted({a["service"] for a in alerts} - {""}))
+    title = alerts[0]["summary"] if alerts else incident_id
     return IncidentSummary(
         id=incident_id,
         status=status,
         severity=values.get("severity"),
-        title=alerts[0]["summary"] if alerts else incident_id,
+        title=title,
         services=services,
         opened_at=clock.at(int(values.get("opened_step", 0))),
         updated_at=clock.now,
@@ -105,4 +178,7 @@ def summarise(
         duplicate_of=values.get("duplicate_of"),
         kind=str(values.get("kind", "incident")),
         reason=values.get("reason"),
+        headline=headline(
+            values, status=status, title=title, pending=pending, time_to_resolve_s=ttr
+        ),
     )

@@ -10,13 +10,18 @@ Chromium is Debian's (``/usr/bin/chromium``), driven by Playwright's sync API. W
 from __future__ import annotations
 
 import os
+import re
+import threading
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import pytest
-from playwright.sync_api import Browser, Page, Playwright, expect, sync_playwright
+import uvicorn
+from fastapi import FastAPI
+from playwright.sync_api import Browser, Page, Playwright, Route, expect, sync_playwright
 
 from conftest import skip_or_fail
 from gatewaykit import PAYLOADS, Running, running_gateway, served
@@ -61,6 +66,12 @@ class Tab:
         # The browser logs every 4xx fetch as a console error; those the page expects to get.
         unexpected = [e for e in self.errors if "Failed to load resource" not in e]
         assert unexpected == []
+
+    def assert_no_errors_but_refused(self) -> None:
+        """No error but the connections a stopped server refused (the page handles them)."""
+        unexpected = [e for e in self.errors if "net::ERR_" not in e]
+        self.errors = unexpected
+        self.assert_no_errors()
 
 
 def _open(browser: Browser, url: str) -> Tab:
@@ -130,15 +141,21 @@ def test_an_approver_sees_the_incident_arrive_live_and_approves_its_failover(
     expect(page.locator("#view")).not_to_contain_text("null")
     _shot(page, "list")
 
+    expect(rows.first.get_by_role("link")).to_have_text(incident["headline"])
     rows.first.get_by_role("link").click()
-    expect(page.get_by_role("heading", name=incident["title"])).to_be_visible()
+    expect(page.get_by_role("heading", name=incident["headline"])).to_be_visible()
+    expect(page.locator("#first-alert")).to_have_text(f"First alert: {incident['title']}")
     matrix = page.locator("table.matrix")
     expect(matrix).to_have_count(1)
     assert sorted(matrix.locator("th.agent").all_text_contents()) == AGENTS
     chosen = matrix.locator("tr.chosen")
     expect(chosen.locator("th")).to_have_text("failover-database on sessions-db")
     expect(chosen.locator("td.stance")).to_have_count(5)
-    assert chosen.locator("td.stance").first.get_attribute("title")  # the rationale, on hover
+    why = chosen.locator("td.stance details").first
+    why.locator("summary").focus()
+    page.keyboard.press("Enter")  # the rationale opens in place, by keyboard (or touch)
+    expect(why.locator("p")).to_be_visible()
+    assert why.locator("p").inner_text().strip()
     expect(page.get_by_text("Rule: ask a person: action on a protected resource")).to_be_visible()
     expect(page.locator(".hypotheses > li").first).to_contain_text(
         "dependency-latency on sessions-db"
@@ -309,7 +326,7 @@ def test_an_incident_closed_into_another_links_to_the_one_working_its_cause(
         expect(page.locator("#incident-status")).to_contain_text("closed")
         expect(page.locator("#duplicate-of")).to_contain_text(f"{first['id']} (same root cause)")
         page.locator("#duplicate-of a").click()
-        expect(page.get_by_role("heading", name=first["title"])).to_be_visible()
+        expect(page.locator("#first-alert")).to_have_text(f"First alert: {first['title']}")
         expect(page.locator("#duplicate-of")).to_have_count(0)
         tab.assert_no_errors()
 
@@ -350,3 +367,260 @@ def test_an_alert_about_nothing_in_the_estate_shows_as_a_triage_incident(
     expect(page.locator(".timeline")).to_contain_text("no automatic action")
     _shot(page, "triage-incident", full_page=True)
     tab.assert_no_errors()
+
+
+# -- an on-call engineer's dashboard: recovery, responder controls, a phone's width -----------
+
+
+class Restartable:
+    """``app`` on uvicorn on one loopback port that can be stopped and started again (the
+    gateway's process restarting, as the browser sees it: connections refused, then back)."""
+
+    def __init__(self, app: FastAPI) -> None:
+        self.app = app
+        self.port = 0
+        self.server: uvicorn.Server | None = None
+        self.thread: threading.Thread | None = None
+
+    def start(self) -> str:
+        config = uvicorn.Config(
+            self.app, host="127.0.0.1", port=self.port, log_level="warning", lifespan="off",
+            timeout_graceful_shutdown=1,
+        )  # fmt: skip
+        self.server = uvicorn.Server(config)
+        self.thread = threading.Thread(target=self.server.run, daemon=True)
+        self.thread.start()
+        deadline = time.monotonic() + 10
+        while not self.server.started:
+            assert time.monotonic() < deadline, "uvicorn did not start in 10 s"
+            time.sleep(0.01)
+        self.port = self.server.servers[0].sockets[0].getsockname()[1]
+        return f"http://127.0.0.1:{self.port}"
+
+    def stop(self) -> None:
+        assert self.server is not None
+        assert self.thread is not None
+        self.server.should_exit = True
+        self.thread.join(10)
+        assert not self.thread.is_alive()
+
+
+def _fresh(page: Page) -> None:
+    """The view is current: the stream live, no stale banner, no error page."""
+    expect(page.locator("#stream-state")).to_have_text("live", timeout=15_000)
+    expect(page.locator("#stale")).to_be_hidden(timeout=15_000)
+    expect(page.locator("#load-error")).to_have_count(0)
+
+
+def test_the_views_recover_by_themselves_when_the_server_restarts(
+    tmp_path: Path, aws: AwsPort, browser: Browser
+) -> None:
+    with running_gateway(tmp_path, aws, demo_scenario=SCENARIO) as running:
+        server = Restartable(running.app)
+        base = server.start()
+        try:
+            incident = _advance_until(running, _waiting)
+            tab = _open(browser, f"{base}/ui/")
+            page = tab.page
+            tab.sign_in(running.keys["approver"])
+            row = page.locator(f'tr[data-incident="{incident["id"]}"]')
+            expect(row).to_contain_text("awaiting approval")
+
+            for view in ("list", "incident"):
+                server.stop()
+                # Something loads while the server is down (the tab coming back into view):
+                # the last content stays, under a stale banner, and the badge is not "live".
+                page.evaluate("window.dispatchEvent(new Event('online'))")
+                expect(page.locator("#stale")).to_be_visible()
+                expect(page.locator("#stale")).to_contain_text("refreshing failed")
+                expect(page.locator("#stream-state")).not_to_have_text("live")
+                expect(page.locator("#stream-state")).to_have_attribute(
+                    "data-state", re.compile("stale|reconnecting")
+                )
+                if view == "list":
+                    expect(row).to_be_visible()
+                else:
+                    expect(page.locator("#incident-status")).to_be_visible()
+                answer = running.client.post(
+                    f"/v1/incidents/{incident['id']}/ack", headers=running.auth("responder")
+                )  # a change while the browser cannot see the server
+                assert answer.status_code == 200 or view == "incident"
+                server.start()
+                _fresh(page)
+                if view == "list":
+                    expect(row.locator("td.owner")).to_have_text("responder")
+                    row.get_by_role("link").click()
+                    expect(page.locator("#owner-fact")).to_have_text("responder")
+                else:
+                    running.client.post(
+                        f"/v1/incidents/{incident['id']}/notes", json={"text": "after restart"},
+                        headers=running.auth("responder"),
+                    )  # fmt: skip
+                    expect(page.locator(".timeline")).to_contain_text("after restart")
+            tab.assert_no_errors_but_refused()
+        finally:
+            server.stop()
+
+
+def test_a_failed_load_keeps_the_view_and_retries(
+    gateway: tuple[Running, str], browser: Browser
+) -> None:
+    running, base = gateway
+    incident = _advance_until(running, _waiting)
+    tab = _open(browser, f"{base}/ui/#/incidents/{incident['id']}")
+    page = tab.page
+    tab.sign_in(running.keys["viewer"])
+    expect(page.locator("#incident-status")).to_have_text("awaiting approval")
+    failed: list[str] = []
+
+    def fail_once(route: Route) -> None:
+        if not failed:
+            failed.append(route.request.url)
+            route.abort("connectionreset")
+        else:
+            route.continue_()
+
+    page.route(re.compile(r"/v1/incidents/[^/?]+/timeline"), fail_once)
+    running.client.post(
+        f"/v1/incidents/{incident['id']}/notes",
+        json={"text": "first try fails"},
+        headers=running.auth("admin"),
+    )  # fmt: skip  the note's event reloads the page, and that load fails once
+    expect(page.locator(".timeline")).to_contain_text("first try fails")  # the retry
+    assert failed
+    _fresh(page)
+    expect(page.locator("#incident-status")).to_have_text("awaiting approval")
+    tab.assert_no_errors_but_refused()
+
+
+def test_a_stream_cut_before_any_event_resumes_with_last_event_id(
+    gateway: tuple[Running, str], browser: Browser
+) -> None:
+    """The first message carries an id; the stream is cut right after it, and an incident opens
+    while the page is away: the page resumes from that id and the list is complete."""
+    running, base = gateway
+    head = running.gateway.trail.last_seq()
+    tab = _open(browser, f"{base}/ui/")
+    page = tab.page
+    streams: list[dict[str, str]] = []
+    held: list[Route] = []
+
+    def cut_then_resume(route: Route) -> None:
+        streams.append(route.request.headers)
+        if len(streams) == 1:  # what the server sends first, then the connection drops
+            route.fulfill(
+                status=200, headers={"Content-Type": "text/event-stream"}, body=f"id: {head}\n\n"
+            )
+        elif len(streams) == 2:
+            held.append(route)  # the page is away until an incident has opened
+        else:
+            route.continue_()
+
+    page.route(re.compile(r"/v1/events$"), cut_then_resume)
+    page.get_by_label("API key or JWT").fill(running.keys["viewer"])
+    page.get_by_role("button", name="Sign in").click()
+    expect(page.get_by_text("No incidents match")).to_be_visible()
+    for _ in range(100):
+        if held:
+            break
+        page.wait_for_timeout(50)
+    expect(page.locator("#stream-state")).not_to_have_text("live")
+    _advance_until(running, lambda items: items)
+    held[0].continue_()
+    expect(page.locator("tr[data-incident]")).to_have_count(1)
+    _fresh(page)
+    assert "last-event-id" not in streams[0]
+    assert streams[1]["last-event-id"] == str(head)
+    tab.assert_no_errors()
+
+
+def _tab_to(page: Page, selector: str, limit: int = 60) -> None:
+    """Press Tab until ``selector`` has the focus (as a keyboard user gets there)."""
+    for _ in range(limit):
+        if page.evaluate("(s) => document.activeElement?.matches(s) ?? false", selector):
+            return
+        page.keyboard.press("Tab")
+    raise AssertionError(f"Tab never reached {selector}")
+
+
+def test_a_responder_acknowledges_assigns_notes_and_resolves_from_the_keyboard(
+    gateway: tuple[Running, str], browser: Browser
+) -> None:
+    running, base = gateway
+    incident = _advance_until(running, _waiting)
+    tab = _open(browser, f"{base}/ui/")
+    page = tab.page
+    tab.sign_in(running.keys["responder"])
+    row = page.locator(f'tr[data-incident="{incident["id"]}"]')
+    expect(row.get_by_role("button", name=f"Acknowledge {incident['id']}")).to_be_visible()
+
+    _tab_to(page, "td.owner button")
+    page.keyboard.press("Enter")
+    expect(row.locator("td.owner")).to_have_text("responder")
+    expect(page.locator("#notice")).to_contain_text("Acknowledged")
+
+    _tab_to(page, "td.what a")
+    page.keyboard.press("Enter")
+    expect(page.locator("#headline")).to_have_text(incident["headline"])
+    expect(page.locator("#owner")).to_contain_text("Owned by responder")
+    expect(page.locator("#cannot-approve")).to_be_visible()  # a responder may not approve
+
+    _tab_to(page, "#assign-to")
+    page.keyboard.type("dba@example.com")
+    page.keyboard.press("Enter")
+    expect(page.locator("#owner")).to_contain_text("Owned by dba@example.com")
+    expect(page.locator(".timeline")).to_contain_text("responder assigned it to dba@example.com")
+
+    _tab_to(page, "#note-text")
+    page.keyboard.type("paging the DBA")
+    _tab_to(page, "#note-form button")
+    page.keyboard.press("Enter")
+    expect(page.locator(".timeline")).to_contain_text("paging the DBA")
+    expect(page.locator("#note-text")).to_have_value("")
+
+    _tab_to(page, "#resolve-reason")
+    page.keyboard.type("fixed by hand: pool resized")
+    page.keyboard.press("Enter")
+    expect(page.locator("#incident-status")).to_have_text("resolved")
+    expect(page.locator("#resolve-form")).to_have_count(0)
+    _tab_to(page, "#show-postmortem")
+    page.keyboard.press("Enter")
+    expect(page.locator("#postmortem-text")).to_contain_text(incident["id"])
+    expect(page.locator("#download-postmortem")).to_be_visible()
+    tab.assert_no_errors()
+
+    viewer = _open(browser, f"{base}/ui/#/incidents/{incident['id']}")
+    viewer.sign_in(running.keys["viewer"])
+    expect(viewer.page.locator("#cannot-respond")).to_contain_text("viewer has viewer")
+    expect(viewer.page.locator("#note-form")).to_have_count(0)
+    viewer.assert_no_errors()
+
+
+def test_a_phone_reads_the_list_and_the_incident_without_scrolling_sideways(
+    gateway: tuple[Running, str], browser: Browser
+) -> None:
+    running, base = gateway
+    _advance_until(running, _waiting)
+    context = browser.new_context(viewport={"width": 390, "height": 844}, device_scale_factor=2)
+    context.set_default_timeout(10_000)
+    page = context.new_page()
+    tab = Tab(page)
+    page.on("pageerror", lambda e: tab.errors.append(str(e)))
+    page.goto(f"{base}/ui/")
+    tab.sign_in(running.keys["approver"])
+    expect(page.locator("tr[data-incident]")).to_have_count(1)
+    width = "document.documentElement.scrollWidth"
+    assert page.evaluate(width) <= 390
+    _shot(page, "mobile-list", full_page=True)
+
+    page.locator("td.what a").click()
+    expect(page.locator("#incident-status")).to_have_text("awaiting approval")
+    expect(page.locator("figure.chart canvas").first).to_be_visible()
+    assert page.evaluate(width) <= 390
+    _shot(page, "mobile-incident", full_page=True)
+    for details in page.locator("td.stance details").all():
+        details.locator("summary").click()  # open every rationale: still no sideways scroll
+    page.locator("#audit-details summary").click()
+    assert page.evaluate(width) <= 390
+    tab.assert_no_errors()
+    context.close()

@@ -20,6 +20,7 @@ from orchestrator.ledger import ActionLedger
 from orchestrator.operations import (
     Acknowledge,
     Answer,
+    Assign,
     Note,
     Operation,
     Resolve,
@@ -35,6 +36,7 @@ from services.settings import AwsMode
 
 OPERATIONS: list[Operation] = [
     Acknowledge("inc-1", "ana"),
+    Assign("inc-1", "ana", "dba@example.com"),
     Note("inc-1", "ana", 'looking at the ALB; «ünïcode» and "quotes"\nand lines'),
     Resolve("inc-1", "bo", "rolled back by hand"),
     Answer("inc-1", "cy", "grant", "d1g35t"),
@@ -51,7 +53,7 @@ def test_an_operation_survives_the_trip_through_the_stream(operation: Operation)
 
 def test_each_operation_is_named_on_the_wire() -> None:
     assert [to_json(op)["op"] for op in OPERATIONS] == [
-        "acknowledge", "note", "resolve", "answer", "answer",
+        "acknowledge", "assign", "note", "resolve", "answer", "answer",
     ]  # fmt: skip
     assert to_json(Note("inc-1", "ana", "hi")) == {
         "op": "note", "incident_id": "inc-1", "by": "ana", "text": "hi",

@@ -59,15 +59,23 @@ class PendingApproval(_Out):
     )
     action_hash: str = Field(description="sha256 of the action, service and parameters.")
     rule: str
-    asked_at: datetime
-    expires_at: datetime
+    asked_at: datetime = Field(description="On the estate's clock, as the incident's times.")
+    expires_at: datetime = Field(description="On the estate's clock.")
+    expires_in_s: float | None = Field(
+        default=None,
+        description="Wall seconds left to answer (one incident's page only; null elsewhere).",
+    )
 
 
 class IncidentOut(_Out):
     id: str = Field(examples=["inc-3f2a9c1b0d"])
     status: str = Field(examples=["awaiting_approval"])
     severity: str | None = Field(examples=["sev2"])
-    title: str
+    title: str = Field(description="The first alert's summary.")
+    headline: str = Field(
+        description="The incident in one line: cause → action → result.",
+        examples=["bad deploy on checkout → rolled back the deployment → recovered in 3 min"],
+    )
     services: list[str]
     opened_at: datetime
     updated_at: datetime
@@ -162,7 +170,10 @@ class Point(_Out):
 class MetricSeries(_Out):
     service: str
     metric: str = Field(examples=["errors"])
+    unit: str = Field(default="", description="What the values are in; empty when unknown.")
     baseline: float
+    limit: float | None = Field(default=None, description="A line to draw: an SLO, a maximum.")
+    limit_label: str | None = Field(default=None, examples=["SLO"])
     onset_at: datetime | None = Field(description="Where detection dates the anomaly's start.")
     points: list[Point]
 
@@ -234,6 +245,15 @@ class NoteIn(BaseModel):
     text: str = Field(min_length=1, max_length=4000)
 
 
+class AssignIn(BaseModel):
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"to": "alice"}]})
+
+    to: str = Field(
+        min_length=1, max_length=200, pattern=r"^[\w.@+-]+$",
+        description="Who owns the incident from now on: a name, an email, a team.",
+    )  # fmt: skip
+
+
 class ResolveIn(BaseModel):
     model_config = ConfigDict(
         extra="forbid", json_schema_extra={"examples": [{"reason": "fixed by hand: pool resized"}]}
@@ -289,6 +309,7 @@ class Me(_Out):
     roles: list[Role]
     via: Literal["api-key", "jwt"]
     can_approve: bool
+    can_respond: bool = Field(description="May acknowledge, add notes and resolve.")
 
 
 class AgentHealth(_Out):

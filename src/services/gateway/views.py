@@ -3,12 +3,14 @@ Pure: the routes fetch, these arrange."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import Any
 
+from orchestrator import units
 from orchestrator.context import Clock
 from orchestrator.summary import IncidentSummary
 from services.audit import AuditEntry
+from services.aws.resources import ServiceProfile
 from services.gateway.schemas import (
     ActionOut,
     AuditEntryOut,
@@ -25,7 +27,14 @@ from services.gateway.schemas import (
 )
 
 PERSON_KINDS = frozenset(
-    {"incident.acknowledged", "note", "approval.granted", "approval.denied", "approval.expired"}
+    {
+        "incident.acknowledged",
+        "incident.assigned",
+        "note",
+        "approval.granted",
+        "approval.denied",
+        "approval.expired",
+    }
 )
 """Audit kinds that belong on an incident's timeline beside the graph's own entries."""
 
@@ -34,10 +43,23 @@ def incident(summary: IncidentSummary) -> IncidentOut:
     return IncidentOut.model_validate(_summary_fields(summary))
 
 
-def detail(summary: IncidentSummary, values: dict[str, Any]) -> IncidentDetail:
+def detail(
+    summary: IncidentSummary,
+    values: dict[str, Any],
+    *,
+    clock: Clock | None = None,
+    step_wall_s: float | None = None,
+) -> IncidentDetail:
+    """With the incident's ``clock`` and the wall seconds a step of it takes, a pending
+    approval says how long it has left on the wall clock (a person answers in wall time)."""
+    fields = _summary_fields(summary)
+    pending = fields["pending_approval"]
+    if pending is not None and clock is not None and step_wall_s is not None:
+        steps_left = (pending["expires_at"] - clock.now).total_seconds() / clock.step_s
+        fields["pending_approval"] = {**pending, "expires_in_s": max(0.0, steps_left * step_wall_s)}
     return IncidentDetail.model_validate(
         {
-            **_summary_fields(summary),
+            **fields,
             "round": values.get("round"),
             "hypotheses": values.get("hypotheses", []),
             "anomalies": values.get("anomalies", []),
@@ -64,6 +86,7 @@ def _summary_fields(summary: IncidentSummary) -> dict[str, Any]:
         "duplicate_of": summary.duplicate_of,
         "kind": summary.kind,
         "reason": summary.reason,
+        "headline": summary.headline or summary.title,
     }
 
 
@@ -104,6 +127,8 @@ def _say(entry: AuditEntry) -> str:
     match entry.kind:
         case "incident.acknowledged":
             return f"{entry.actor} acknowledged"
+        case "incident.assigned":
+            return f"{entry.actor} assigned it to {data.get('to')}"
         case "note":
             return str(data.get("text", ""))
         case "approval.granted" | "approval.denied":
@@ -140,13 +165,18 @@ def actions(values: dict[str, Any], clock: Clock) -> list[ActionOut]:
 
 
 def series(
-    values: dict[str, Any], got: dict[str, dict[str, list[float]]], clock: Clock
+    values: dict[str, Any],
+    got: dict[str, dict[str, list[float]]],
+    clock: Clock,
+    catalogue: Mapping[str, ServiceProfile] | None = None,
 ) -> IncidentSeries:
     """Charts of the incident's anomalous metrics. ``got`` holds one value per step ending at
     the clock's step (as ``orchestrator.evidence.series`` reads them), so values are dated
-    from the end."""
+    from the end. With the estate's ``catalogue``, each says its unit and its limit."""
     metrics = []
     for anomaly in values.get("anomalies", []):
+        profile = (catalogue or {}).get(anomaly["service"])
+        limit = units.limit_of(anomaly["metric"], profile)
         recent = got.get(anomaly["service"], {}).get(anomaly["metric"], [])
         last = clock.step - len(recent) + 1
         onset = anomaly.get("onset_step")
@@ -154,7 +184,10 @@ def series(
             MetricSeries(
                 service=anomaly["service"],
                 metric=anomaly["metric"],
+                unit=units.unit_of(anomaly["metric"], None if profile is None else profile.kind),
                 baseline=float(anomaly["baseline"]),
+                limit=None if limit is None else limit.value,
+                limit_label=None if limit is None else limit.label,
                 onset_at=None if onset is None else clock.at(onset),
                 points=[Point(at=clock.at(last + i), value=v) for i, v in enumerate(recent)],
             )

@@ -46,6 +46,10 @@ def test_an_approval_is_single_use_and_the_action_lands(
     pending = incident["pending_approval"]
     assert incident["status"] == "awaiting_approval"
     assert pending["candidate"]["action"] == "failover-database"
+    assert pending["expires_in_s"] is None  # the list carries no countdown: it would go stale
+    detail = client.get(f"/v1/incidents/{iid}", headers=running.auth("viewer")).json()
+    left = detail["pending_approval"]["expires_in_s"]  # wall seconds, for a countdown
+    assert 0 < left <= running.settings.approval_ttl_s + running.gateway.live.step_wall_s
 
     approve = f"/v1/incidents/{iid}/approve"
     viewer = client.post(approve, json={"hash": pending["hash"]}, headers=running.auth("viewer"))
@@ -80,6 +84,10 @@ def test_an_approval_is_single_use_and_the_action_lands(
     kinds = [e["kind"] for e in audit]
     assert kinds.count("approval.granted") == 1
     assert kinds.index("approval.requested") < kinds.index("approval.granted")
+    # Nobody had acknowledged it: the approver, who answered for it, owns it now.
+    assert kinds.index("incident.acknowledged") < kinds.index("approval.granted")
+    got = client.get(f"/v1/incidents/{iid}", headers=running.auth("viewer")).json()
+    assert got["acknowledged_by"] == "approver"
 
     for _ in range(10):
         running.gateway.live.advance(1)
@@ -109,8 +117,12 @@ def test_an_approval_is_single_use_and_the_action_lands(
     assert {role: m["can_approve"] for role, m in me.items()} == {
         "admin": True, "approver": True, "viewer": False, "responder": False, "ingest": False
     }  # fmt: skip
+    assert {role: m["can_respond"] for role, m in me.items()} == {
+        "admin": True, "approver": True, "viewer": False, "responder": True, "ingest": False
+    }  # fmt: skip
     assert me["approver"] == {
-        "subject": "approver", "roles": ["approver"], "via": "api-key", "can_approve": True
+        "subject": "approver", "roles": ["approver"], "via": "api-key", "can_approve": True,
+        "can_respond": True,
     }  # fmt: skip
     series = client.get(f"/v1/incidents/{iid}/series", headers=running.auth("viewer")).json()
     assert {(m["service"], m["metric"]) for m in series["metrics"]} >= {("sessions-db", "latency")}
@@ -175,6 +187,18 @@ def test_operators_acknowledge_annotate_and_resolve(
     got = client.get(f"/v1/incidents/{iid}", headers=running.auth("viewer")).json()
     assert got["acknowledged_by"] == "responder"
 
+    assign = f"/v1/incidents/{iid}/assign"
+    assert (
+        client.post(assign, json={"to": "dba"}, headers=running.auth("viewer")).status_code == 403
+    )
+    handed = client.post(assign, json={"to": "dba"}, headers=running.auth("responder")).json()
+    same = client.post(assign, json={"to": "dba"}, headers=running.auth("admin")).json()
+    assert (handed["changed"], same["changed"]) == (True, False)
+    bad = client.post(assign, json={"to": "a b"}, headers=running.auth("responder"))
+    assert bad.status_code == 422
+    got = client.get(f"/v1/incidents/{iid}", headers=running.auth("viewer")).json()
+    assert got["acknowledged_by"] == "dba"
+
     note = client.post(
         f"/v1/incidents/{iid}/notes", json={"text": "paging the DBA"},
         headers=running.auth("responder"),
@@ -203,6 +227,7 @@ def test_operators_acknowledge_annotate_and_resolve(
     timeline = client.get(f"/v1/incidents/{iid}/timeline", headers=running.auth("viewer")).json()
     texts = [t["text"] for t in timeline]
     assert "paging the DBA" in texts
+    assert "responder assigned it to dba" in texts
     assert "resolved by responder: fixed by hand" in texts
     running.gateway.live.advance(3)  # a resolved incident stays resolved
     got = client.get(f"/v1/incidents/{iid}", headers=running.auth("viewer")).json()
@@ -218,8 +243,9 @@ def _read_events(response: httpx.Response, count: int) -> list[dict[str, Any]]:
         if line.startswith(("id:", "event:", "data:")):
             name, _, value = line.partition(":")
             current[name] = value.strip()
-        elif not line and "id" in current:
-            events.append({**current, "data": json.loads(current["data"])})
+        elif not line:
+            if "data" in current:  # an id-only message (the first) sets a resume point only
+                events.append({**current, "data": json.loads(current["data"])})
             current = {}
             if len(events) == count:
                 return events
@@ -233,6 +259,9 @@ def test_live_events_stream_and_resume_after_a_reconnect(
     headers = running.auth("viewer")
     with served(running.app) as base, httpx.Client(base_url=base, timeout=10) as http:
         assert http.get("/v1/events").status_code == 401
+        with http.stream("GET", "/v1/events", headers=headers) as response:
+            head = next(line for line in response.iter_lines() if line)
+        assert head == f"id: {running.gateway.trail.last_seq()}"  # a resume point at once
         with http.stream("GET", "/v1/events", params={"after": 0}, headers=headers) as response:
             assert response.status_code == 200
             assert response.headers["content-type"].startswith("text/event-stream")

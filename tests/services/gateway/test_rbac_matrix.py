@@ -73,6 +73,9 @@ ROUTES: dict[tuple[str, str], Row] = {
         "incidents.postmortem", _incident("/postmortem"), 404
     ),
     ("POST", "/v1/incidents/{incident_id}/ack"): Row("incidents.ack", _incident("/ack"), 404),
+    ("POST", "/v1/incidents/{incident_id}/assign"): Row(
+        "incidents.assign", _incident("/assign"), 404, {"to": "matrix"}
+    ),
     ("POST", "/v1/incidents/{incident_id}/notes"): Row(
         "incidents.note", _incident("/notes"), 404, {"text": "matrix"}
     ),

@@ -69,6 +69,7 @@ ROUTE_ROLES: Mapping[str, frozenset[Role]] = MappingProxyType(
         "incidents.postmortem": _READ,
         "incidents.series": _READ,
         "incidents.ack": _RESPOND,
+        "incidents.assign": _RESPOND,
         "incidents.resolve": _RESPOND,
         "incidents.note": _RESPOND,
         "incidents.approve": _APPROVE,

@@ -6,6 +6,10 @@ JSON. A client that reconnects with ``Last-Event-ID`` (browsers' EventSource doe
 gets every entry it missed, from the trail, then the live ones: nothing is lost across a
 reconnect. Without it the stream starts at now; ``?after=0`` replays everything.
 
+The first message is only ``id:`` the sequence number the stream starts after (no data, so
+EventSource dispatches no event for it): a client whose stream drops before any entry arrived
+still has a Last-Event-ID to resume from, and gets what it missed.
+
 Authenticated like every route, by header: the dashboard reads the stream with ``fetch`` so
 its credential never goes into a URL (where logs and proxies would keep it).
 
@@ -83,6 +87,7 @@ async def _events(gateway: Gateway, start: int, incident: str | None) -> AsyncIt
     gateway.metrics.sse_clients.inc()
     last = start
     try:
+        yield ServerSentEvent(id=str(start))  # a resume point before any entry
         while True:
             async for event, seq in _replay(gateway, last, incident):
                 last = seq

@@ -1,4 +1,5 @@
-"""``/v1/incidents``: list, read, and act on incidents (acknowledge, note, resolve, approve)."""
+"""``/v1/incidents``: list, read, and act on incidents (acknowledge, assign, note, resolve,
+approve)."""
 
 from __future__ import annotations
 
@@ -22,6 +23,7 @@ from services.gateway.schemas import (
     ActionOut,
     ApprovalIn,
     ApprovalOut,
+    AssignIn,
     AuditEntryOut,
     Changed,
     DecisionOut,
@@ -86,7 +88,12 @@ def get_incident(
 ) -> IncidentDetail:
     """One incident: its summary, hypotheses with evidence, anomalies and candidate actions."""
     summary = _summary(gateway, incident_id)
-    return views.detail(summary, _values(gateway, incident_id))
+    live = gateway.live
+    return views.detail(
+        summary, _values(gateway, incident_id),
+        clock=gateway.commander.clock_of(incident_id),
+        step_wall_s=None if live is None else live.step_wall_s,
+    )  # fmt: skip
 
 
 @router.get("/{incident_id}/timeline", response_model=list[TimelineEntry], responses=_errors(404))
@@ -148,7 +155,9 @@ async def get_series(
 
     series = gateway.commander.series
     got = await run_in_threadpool(series, incident_id, services) if services else {}
-    return views.series(values, got, gateway.commander.clock_of(incident_id))
+    live = gateway.live  # the estate this process watches: its catalogue names units, limits
+    catalogue = None if live is None else live.commander.ctx.catalogue
+    return views.series(values, got, gateway.commander.clock_of(incident_id), catalogue)
 
 
 @router.get("/{incident_id}/audit", response_model=list[AuditEntryOut], responses=_errors(404))
@@ -212,6 +221,18 @@ async def acknowledge(
 ) -> Changed:
     """Take ownership of the incident (once; later calls change nothing)."""
     changed = await _operate(gateway, operations.Acknowledge(incident_id, principal.subject))
+    return _changed(gateway, incident_id, changed)
+
+
+@router.post("/{incident_id}/assign", response_model=Changed, responses=_errors(400, 404, 422))
+async def assign(
+    incident_id: str,
+    body: AssignIn,
+    gateway: GatewayDep,
+    principal: Annotated[Principal, caller("incidents.assign")],
+) -> Changed:
+    """Hand the incident to someone: they own it now (as if they had acknowledged it)."""
+    changed = await _operate(gateway, operations.Assign(incident_id, principal.subject, body.to))
     return _changed(gateway, incident_id, changed)
 
 

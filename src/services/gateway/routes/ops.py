@@ -63,6 +63,7 @@ def me(principal: Annotated[Principal, caller("me.read")]) -> Me:
         roles=sorted(principal.roles),
         via=principal.via,
         can_approve=bool(principal.roles & ROUTE_ROLES["incidents.approve"]),
+        can_respond=bool(principal.roles & ROUTE_ROLES["incidents.resolve"]),
     )
 
 
