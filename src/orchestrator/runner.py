@@ -197,6 +197,7 @@ def catalogue_of(scenario: Scenario, profiles: dict[str, Profile]) -> dict[str, 
             max_capacity=profiles[s.name].max_capacity,
             unit_cost_per_hour=profiles[s.name].unit_cost_per_hour,
             downtime_cost_per_min=s.cost_per_min_of_downtime,
+            max_connections=s.baseline.max_connections or 0,
         )
         for s in scenario.services
     }

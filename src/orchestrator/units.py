@@ -3,7 +3,8 @@ reading the series (the dashboard's charts), not for the agents.
 
 Roles are those of ``services.aws.resources.metric_ids``; ``errors`` is a rate in percent of
 requests (``orchestrator.evidence.series``). A limit is the estate catalogue's SLO for the
-role, or a service's maximum capacity; none where the catalogue says nothing.
+role, a service's maximum capacity, or a database's connection limit; none where the catalogue
+says nothing.
 """
 
 from __future__ import annotations
@@ -46,4 +47,6 @@ def limit_of(role: str, profile: ServiceProfile | None) -> Limit | None:
         return Limit(float(profile.slo[role]), "SLO")
     if role == "capacity" and profile.max_capacity > 0:
         return Limit(float(profile.max_capacity), "max capacity")
+    if role == "connections" and profile.max_connections > 0:
+        return Limit(float(profile.max_connections), "max connections")
     return None

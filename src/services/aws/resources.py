@@ -33,6 +33,8 @@ class ServiceProfile:
     """Who is paged when the commander escalates (an estate file's ``escalation``)."""
     slo: dict[str, float] = field(default_factory=dict)
     """SLO thresholds by metric role (``errors`` in percent, ``latency`` in the metric's unit)."""
+    max_connections: int = 0
+    """A database's connection limit where known (a scenario's baseline); 0: unknown."""
 
 
 @dataclass(frozen=True, slots=True)
