@@ -309,6 +309,12 @@ class Settings(BaseSettings):
     slack_channel: str | None = Field(
         default=None, description="the channel the Slack app posts approval requests to"
     )
+    slack_owner_channels: str = Field(
+        default="",
+        description="estate owner=Slack channel pairs, comma-separated (payments=C0PAYMENTS): "
+        "approval requests go to the channels of the owners of the incident's services, else "
+        "to IC_SLACK_CHANNEL",
+    )
     slack_signing_secret: SecretStr | None = Field(
         default=None, description="the Slack app's signing secret: verifies button clicks"
     )
@@ -402,6 +408,7 @@ class Settings(BaseSettings):
         keys = self.pagerduty_routing_keys
         pairs(keys.get_secret_value() if keys else "", "IC_PAGERDUTY_ROUTING_KEYS")
         self.slack_approver_map  # noqa: B018 (parses, raising on a malformed list)
+        self.slack_owner_channel_map  # noqa: B018
         return self
 
     @property
@@ -409,6 +416,11 @@ class Settings(BaseSettings):
         """Escalation target -> PagerDuty routing key."""
         keys = self.pagerduty_routing_keys
         return pairs(keys.get_secret_value() if keys else "", "IC_PAGERDUTY_ROUTING_KEYS")
+
+    @property
+    def slack_owner_channel_map(self) -> dict[str, str]:
+        """Estate owner -> the Slack channel its approval requests go to."""
+        return pairs(self.slack_owner_channels, "IC_SLACK_OWNER_CHANNELS")
 
     @property
     def slack_approver_map(self) -> dict[str, tuple[str, str]]:

@@ -69,6 +69,7 @@ def channels_from(settings: Settings, client: httpx.Client) -> list[Channel]:
                 channel=settings.slack_channel,
                 api_url=settings.slack_api_url,
                 rate_limit=settings.slack_rate_limit,
+                owner_channels=settings.slack_owner_channel_map,
             )
         )
     if settings.teams_webhook_url is not None:

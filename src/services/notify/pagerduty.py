@@ -70,13 +70,17 @@ class PagerDuty:
 
 
 def escalation_targets(services: tuple[str, ...], catalogue: Catalogue) -> list[str]:
-    """The PagerDuty targets the services' estate entries name, in order, once each
-    (``pagerduty:payments-oncall`` and a bare ``payments-oncall`` both name payments-oncall)."""
+    """The targets the services' estate entries name, in order, once each: a service's
+    ``escalation`` (``pagerduty:payments-oncall`` and a bare ``payments-oncall`` both name
+    payments-oncall), or, where it names none, its ``owners``. A name with no routing key is
+    dropped by the caller (the default key pages then)."""
     found: list[str] = []
     for service in services:
         profile = catalogue.get(service)
-        target = profile.escalation if profile is not None else None
-        if target:
+        if profile is None:
+            continue
+        named = [profile.escalation] if profile.escalation else list(profile.owners)
+        for target in named:
             name = target.removeprefix(_PREFIX)
             if name not in found:
                 found.append(name)

@@ -9,6 +9,7 @@ A button's ``value`` carries the incident id and the approval token (the same ha
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from typing import Any
 
 import httpx
@@ -61,18 +62,30 @@ class SlackApp:
         channel: str,
         api_url: str = "https://slack.com/api",
         rate_limit: str = "1/second",
+        owner_channels: Mapping[str, str] | None = None,
     ) -> None:
         self._client = client
         self._token = token
         self._channel = channel
+        self._owners = dict(owner_channels or {})
         self._url = f"{api_url.rstrip('/')}/chat.postMessage"
         self.rate_limit = rate_limit
 
     def targets(self, notice: Notice, catalogue: Catalogue) -> list[Target]:
-        return [Target(self._channel, self._channel)]
+        """The channels of the owners of the incident's services (``owner_channels``), once
+        each; the default channel when none of them has one."""
+        found: list[str] = []
+        for service in notice.facts.services:
+            profile = catalogue.get(service)
+            for owner in profile.owners if profile is not None else ():
+                channel = self._owners.get(owner)
+                if channel and channel not in found:
+                    found.append(channel)
+        return [Target(c, c) for c in found or [self._channel]]
 
     def target(self, name: str) -> Target | None:
-        return Target(name, name) if name == self._channel else None
+        known = name == self._channel or name in self._owners.values()
+        return Target(name, name) if known else None
 
     def send(self, notice: Notice, target: Target) -> None:
         body = approval_message(notice, target.address)

@@ -30,11 +30,13 @@ def _notice(event: str = "escalated", **more: object) -> Notice:
     return Notice(event=event, incident_id="inc-0123456789", seq=7, facts=FACTS, **more)  # type: ignore[arg-type]
 
 
-def _profile(name: str, escalation: str | None) -> ServiceProfile:
+def _profile(
+    name: str, escalation: str | None, owners: tuple[str, ...] = ("team",)
+) -> ServiceProfile:
     return ServiceProfile(
         name=name, kind="ecs-service", tier="1", protected=False, baseline_capacity=2,
         max_capacity=4, unit_cost_per_hour=0.1, downtime_cost_per_min=1.0,
-        owners=("team",), escalation=escalation,
+        owners=owners, escalation=escalation,
     )  # fmt: skip
 
 
@@ -102,6 +104,39 @@ def test_pagerduty_routes_by_escalation_then_default_and_skips_minor_incidents(
     assert channel.targets(Notice("escalated", "i", 1, minor), catalogue) == []
     unknown = Facts("t", None, ("db",))  # not yet measured: pages
     assert channel.targets(Notice("escalated", "i", 1, unknown), catalogue) != []
+
+
+def test_a_service_naming_no_escalation_pages_its_owners_and_chats_in_their_channel(
+    client: httpx.Client,
+) -> None:
+    catalogue = {
+        "checkout": _profile("checkout", None, owners=("payments",)),
+        "search": _profile("search", "search-oncall", owners=("discovery",)),
+        "legacy": _profile("legacy", None, owners=("nobody-mapped",)),
+    }
+    pager = PagerDuty(
+        client, url="http://unused", routing_keys={"payments": "KP", "search-oncall": "KS"},
+        default_key="K0",
+    )  # fmt: skip
+    both = Facts("t", "sev1", ("checkout", "search"))
+    assert [t.name for t in pager.targets(Notice("escalated", "i", 1, both), catalogue)] == [
+        "payments", "search-oncall",  # the escalation wins over the owners where it is named
+    ]  # fmt: skip
+    alone = Facts("t", "sev1", ("legacy",))
+    assert [t.name for t in pager.targets(Notice("escalated", "i", 1, alone), catalogue)] == [
+        "default"
+    ]
+    app = SlackApp(
+        client, token="xoxb-test", channel="C-ALL", api_url="http://unused",
+        owner_channels={"payments": "C-PAY", "discovery": "C-DISC"},
+    )  # fmt: skip
+    asked = Notice("approval_needed", "i", 1, both)
+    assert [t.name for t in app.targets(asked, catalogue)] == ["C-PAY", "C-DISC"]
+    assert [t.name for t in app.targets(Notice("approval_needed", "i", 1, alone), catalogue)] == [
+        "C-ALL"
+    ]
+    assert app.target("C-PAY") is not None
+    assert app.target("C-ELSEWHERE") is None
 
 
 def test_a_429_is_retried_after_its_retry_after_and_a_5xx_with_backoff(
