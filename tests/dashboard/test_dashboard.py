@@ -596,7 +596,7 @@ def test_a_responder_acknowledges_assigns_notes_and_resolves_from_the_keyboard(
     viewer.assert_no_errors()
 
 
-def test_a_phone_reads_the_list_and_the_incident_without_scrolling_sideways(
+def test_a_phone_reads_the_list_the_incident_and_the_overview_without_scrolling_sideways(
     gateway: tuple[Running, str], browser: Browser
 ) -> None:
     running, base = gateway
@@ -621,6 +621,10 @@ def test_a_phone_reads_the_list_and_the_incident_without_scrolling_sideways(
     for details in page.locator("td.stance details").all():
         details.locator("summary").click()  # open every rationale: still no sideways scroll
     page.locator("#audit-details summary").click()
+    assert page.evaluate(width) <= 390
+
+    page.get_by_role("link", name="Overview").click()
+    expect(page.locator("#agent-health tbody tr")).to_have_count(5)  # loaded
     assert page.evaluate(width) <= 390
     tab.assert_no_errors()
     context.close()
