@@ -27,6 +27,7 @@ from orchestrator.worker import Worker, WorkerMetrics
 from orchestrator.world import run_world
 from services.aws.emulator import EmbeddedEmulator
 from services.aws.port import open_aws_port
+from services.cluster.paging import run_notifier
 from services.cluster.parts import open_cluster
 from services.errors import ConfigurationError
 from services.estate.load import load_estate
@@ -68,12 +69,18 @@ def worker(
     try:
         with _stopping() as stop, open_aws_port(settings) as port, open_cluster(settings) as parts:
             log.info("worker %s for estate %s", me, settings.estate)
+            paging = threading.Thread(  # one notifier per cluster, in the lease holder
+                target=run_notifier, args=(parts,), kwargs={"name": me, "stop": stop},
+                name="paging", daemon=True,
+            )  # fmt: skip
+            paging.start()
             Worker(
                 parts, port, name=me, policy=CommanderPolicy.from_settings(settings),
                 metrics=CommanderMetrics(registry), worker_metrics=WorkerMetrics(registry),
                 callbacks=callbacks, approval_ttl_s=settings.approval_ttl_s,
                 llm=configured_advisor(settings, metrics=LlmMetrics(registry)),
             ).run(stop)  # fmt: skip
+            paging.join(settings.lease_ttl_s)
     finally:
         if provider is not None:
             provider.shutdown()

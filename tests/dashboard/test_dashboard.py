@@ -156,7 +156,9 @@ def test_an_approver_sees_the_incident_arrive_live_and_approves_its_failover(
     page.keyboard.press("Enter")  # the rationale opens in place, by keyboard (or touch)
     expect(why.locator("p")).to_be_visible()
     assert why.locator("p").inner_text().strip()
-    expect(page.get_by_text("Rule: ask a person: action on a protected resource")).to_be_visible()
+    expect(
+        page.get_by_text("Rule: ask a person: destructive action on a protected resource")
+    ).to_be_visible()
     expect(page.locator(".hypotheses > li").first).to_contain_text(
         "dependency-latency on sessions-db"
     )

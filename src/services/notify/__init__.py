@@ -28,14 +28,17 @@ import httpx
 from services.aws.resources import ServiceProfile
 from services.notify.channel import Channel
 from services.notify.delivery import Courier
-from services.notify.notifier import Cursor, Notifier, NotifyTrail
+from services.notify.notifier import Cursor, CursorStore, Notifier, NotifyTrail
 from services.notify.pagerduty import PagerDuty
 from services.notify.slack import SlackApp, SlackWebhook
 from services.notify.teams import Teams
 from services.notify.webhook import Webhook
 from services.settings import Settings
 
-__all__ = ["Channel", "Courier", "Cursor", "Notifier", "channels_from", "open_notifier"]
+__all__ = [
+    "Channel", "Courier", "Cursor", "CursorStore", "Notifier", "channels_configured",
+    "channels_from", "open_notifier",
+]  # fmt: skip
 
 
 def channels_from(settings: Settings, client: httpx.Client) -> list[Channel]:
@@ -92,12 +95,19 @@ def channels_from(settings: Settings, client: httpx.Client) -> list[Channel]:
     return channels
 
 
+def channels_configured(settings: Settings) -> bool:
+    """Whether the settings configure any channel (without building one)."""
+    with httpx.Client() as client:
+        return bool(channels_from(settings, client))
+
+
 @contextmanager
 def open_notifier(
     settings: Settings,
     trail: NotifyTrail,
     *,
     catalogue: Callable[[], Mapping[str, ServiceProfile]] = dict,
+    cursor: CursorStore | None = None,
 ) -> Iterator[Notifier | None]:
     """A notifier over ``trail`` for the configured channels (None when none is configured),
     its cursor read now; the caller starts it. Stopped and its HTTP client closed on exit."""
@@ -112,7 +122,8 @@ def open_notifier(
             max_backoff_s=settings.notify_max_backoff_s,
         )
         notifier = Notifier(
-            trail, channels, courier, cursor=Cursor(settings.notify_cursor_file),
+            trail, channels, courier,
+            cursor=cursor if cursor is not None else Cursor(settings.notify_cursor_file),
             catalogue=catalogue, link_base=settings.public_url,
         )  # fmt: skip
         try:

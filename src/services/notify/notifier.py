@@ -56,6 +56,15 @@ class NotifyTrail(Protocol):
     def last_seq(self) -> int: ...
 
 
+class CursorStore(Protocol):
+    """Where the seq of the last entry handled is kept: a file (:class:`Cursor`, one process)
+    or Postgres (``services.pg.cursor.PgCursor``, a cluster)."""
+
+    def load(self) -> int | None: ...
+
+    def save(self, seq: int) -> None: ...
+
+
 class Cursor:
     """The seq of the last entry handled, in a JSON file replaced atomically."""
 
@@ -85,7 +94,7 @@ class Notifier:
         channels: Sequence[Channel],
         courier: Courier,
         *,
-        cursor: Cursor,
+        cursor: CursorStore,
         catalogue: Callable[[], Mapping[str, ServiceProfile]] = dict,
         link_base: str | None = None,
         poll_s: float = 1.0,
