@@ -143,7 +143,7 @@ def facts(
         rds = ctx.catalogue[name].kind == "rds"
         capacity = 1 if rds else actions.current_capacity(ctx.port, res)
         got = capacity, telemetry.current_revision(ctx.port, res)
-        for stale in [key for key in ctx.reads_cache if key[0] != step]:
+        for stale in [key for key in list(ctx.reads_cache) if key[0] != step]:  # list(): atomic
             ctx.reads_cache.pop(stale, None)
         ctx.reads_cache[(step, name)] = got
         return got
