@@ -148,7 +148,9 @@ def test_postgres_cut_off_for_ten_seconds_ingest_goes_on_and_the_worker_recovers
         # Reads need PostgreSQL: 503 in the problem shape, then 200 again.
         assert during.status_code == 503, during.text
         assert set(during.json()) == {"error", "detail", "fields"}, during.text
-        assert read_s < 9
+        # Bounded, not hung: the pool's 5 s wait for a working connection, plus checking and
+        # dropping a stale one on the cut relay (9.0 s seen once on a loaded 2-core machine).
+        assert read_s < 12
 
         def reads() -> bool:
             with running.client() as client:

@@ -24,6 +24,7 @@ EXPECTED: dict[str, set[str]] = {
     "incidents.ack": {R, P, A},
     "incidents.resolve": {R, P, A},
     "incidents.note": {R, P, A},
+    "incidents.assign": {R, P, A},
     "incidents.approve": {P, A},
     "incidents.reject": {P, A},
     "alerts.ingest": {I, A},
