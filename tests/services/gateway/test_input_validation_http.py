@@ -141,3 +141,11 @@ def test_a_well_formed_unknown_key_id_is_a_404(gateway: Running) -> None:
 def test_an_unknown_well_formed_incident_is_still_a_404(gateway: Running) -> None:
     response = gateway.client.get("/v1/incidents/inc-0000000000", headers=gateway.auth("viewer"))
     assert response.status_code == 404
+
+
+def test_assigning_an_id_that_cannot_be_one_is_a_422(gateway: Running) -> None:
+    """The assign route (added beside the others) checks its id at the edge as they do."""
+    response = gateway.client.post(
+        "/v1/incidents/inc%00x/assign", json={"to": "alice"}, headers=gateway.auth("responder")
+    )
+    _problem(response, 422, "incident_id")

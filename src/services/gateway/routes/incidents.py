@@ -226,7 +226,7 @@ async def acknowledge(
 
 @router.post("/{incident_id}/assign", response_model=Changed, responses=_errors(400, 404, 422))
 async def assign(
-    incident_id: str,
+    incident_id: IncidentId,
     body: AssignIn,
     gateway: GatewayDep,
     principal: Annotated[Principal, caller("incidents.assign")],
