@@ -14,12 +14,11 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+from orchestrator import journal
 from orchestrator.commander import Commander
 from orchestrator.state import Entry
 from orchestrator.state_dir import RunClocks, SqliteIncidentStore
 from services.audit import AuditRecord
-
-COMMANDER = "commander"
 
 
 def take_over(commander: Commander, store: SqliteIncidentStore, clocks: RunClocks) -> list[str]:
@@ -51,7 +50,7 @@ def _retire(
     )
     if commander.trail is not None:
         record = AuditRecord(
-            actor=COMMANDER, kind="incident.closed", incident_id=incident_id,
+            actor=journal.COMMANDER, kind="incident.closed", incident_id=incident_id,
             data={"reason": reason, "step": step, "run": run},
             key=f"{incident_id}:closed-at-restart",
         )  # fmt: skip
