@@ -379,10 +379,31 @@ class Commander:
         for incident_id in thread_ids(saver) if ids is None else ids:
             snapshot = self.graph.get_state(self.config_of(incident_id))
             if not snapshot.values:
+                self._close_unstarted(incident_id)
                 continue
             if not self._adopt(incident_id, snapshot).finished:
                 open_ids.append(incident_id)
         return open_ids
+
+    def _close_unstarted(self, incident_id: str) -> None:
+        """Close an incident listed without a thread: its process died between listing it and
+        its thread's first checkpoint. Its alerts are taken again (still in the inbox or the
+        stream, or seen again by the scan), opening it again or, at a later step, another
+        incident; left alone, this one would be listed open forever."""
+        listed = self.store.get(incident_id)
+        if listed is None or listed.status in FINISHED:
+            return
+        reason = (
+            "closed at restart: its process stopped before its thread first ran; "
+            "its alerts are taken again"
+        )
+        self._journal([journal.closed_at_restart(incident_id, reason, self.ctx.clock.step)])
+        self.store.put(
+            replace(
+                listed, status="closed", reason=reason, pending_approval=None,
+                updated_at=max(listed.updated_at, self.ctx.clock.now),
+            )
+        )  # fmt: skip
 
     def _adopt(self, incident_id: str, snapshot: StateSnapshot) -> Tracked:
         """Track a thread the checkpointer holds, and run on one that died inside a node."""

@@ -50,6 +50,17 @@ def attached(incident_id: str, alert: Alert) -> AuditRecord:
     )
 
 
+def closed_at_restart(incident_id: str, reason: str, step: int, **data: Any) -> AuditRecord:
+    """An incident a starting process closed without working it (``orchestrator.restart``)."""
+    return AuditRecord(
+        actor=COMMANDER,
+        kind="incident.closed",
+        incident_id=incident_id,
+        data={"reason": reason, "step": step, **data},
+        key=f"{incident_id}:closed-at-restart",
+    )
+
+
 def thread(
     incident_id: str,
     values: dict[str, Any],

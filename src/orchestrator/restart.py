@@ -2,7 +2,9 @@
 
 - Incidents of the run it starts (an estate file's name is its run id, so a restart commands
   the same run) are adopted: waits and approvals are pending again, a thread that died inside a
-  node runs on from its last checkpoint (``Commander.recover``).
+  node runs on from its last checkpoint (``Commander.recover``). One listed whose thread never
+  ran (the process died between listing it and its first checkpoint) is closed, saying so: its
+  alerts are taken again, from the inbox or the next scan.
 - Unfinished incidents of another run cannot be worked: their estate is not the one commanded
   (the embedded demo builds a new simulated estate at each start, and its old one ended with the
   process that simulated it; or the estate file now names another estate). Each is closed with
@@ -18,7 +20,6 @@ from orchestrator import journal
 from orchestrator.commander import Commander
 from orchestrator.state import Entry
 from orchestrator.state_dir import RunClocks, SqliteIncidentStore
-from services.audit import AuditRecord
 
 
 def take_over(commander: Commander, store: SqliteIncidentStore, clocks: RunClocks) -> list[str]:
@@ -34,8 +35,7 @@ def _retire(
 ) -> None:
     run = store.run_of(incident_id) or "?"
     listed = store.get(incident_id)
-    config = commander.config_of(incident_id)
-    if listed is None or not commander.graph.get_state(config).values:
+    if listed is None:
         return
     clock = clocks.clock(run)
     step = clock.step if clock is not None else 0
@@ -43,18 +43,17 @@ def _retire(
         f"closed at restart: its estate (run {run}) is not the one commanded now "
         f"({store.run_id}); a simulated demo estate ends with the process that ran it"
     )
-    commander.graph.update_state(
-        config,
-        {"status": "closed", "timeline": [Entry(step=step, node="resolve", text=reason)]},
-        as_node="resolve",
-    )
+    config = commander.config_of(incident_id)
+    # An incident is listed before its thread runs: one whose process died in between has no
+    # thread to close (its alert, never marked done, is ingested again into this run).
+    if commander.graph.get_state(config).values:
+        commander.graph.update_state(
+            config,
+            {"status": "closed", "timeline": [Entry(step=step, node="resolve", text=reason)]},
+            as_node="resolve",
+        )
     if commander.trail is not None:
-        record = AuditRecord(
-            actor=journal.COMMANDER, kind="incident.closed", incident_id=incident_id,
-            data={"reason": reason, "step": step, "run": run},
-            key=f"{incident_id}:closed-at-restart",
-        )  # fmt: skip
-        commander.trail.append([record])
+        commander.trail.append([journal.closed_at_restart(incident_id, reason, step, run=run)])
     updated = listed.updated_at if clock is None else clock.now
     store.put(replace(listed, status="closed", reason=reason, pending_approval=None,
                       updated_at=updated))  # fmt: skip

@@ -93,17 +93,23 @@ def test_killing_the_commanding_worker_loses_no_incident_and_repeats_no_action(
             kills, killed = kills + 1, token
         sender.join()
 
+        last: dict[str, object] = {}
+
         def settled() -> int | None:
             # Not before the clock is well past the bad deploy: with fast fail-overs the alerts
             # sent may all be closed as noise before the fault has even begun.
             [(step,)] = running.sql("SELECT commanded_step FROM ic_estates") or [(-1,)]
-            rows = running.sql("SELECT status FROM ic_incidents")
+            rows = running.sql("SELECT id, status FROM ic_incidents")
             backlog = running.redis().xlen(f"ic:alerts:{running.estate}")
-            finished = rows and all(status in FINISHED for (status,) in rows)
-            done = step >= PAST_THE_FAULT and backlog == 0 and finished
+            open_ = [(incident, status) for (incident, status) in rows if status not in FINISHED]
+            last.update(step=step, backlog=backlog, open=open_)
+            done = step >= PAST_THE_FAULT and backlog == 0 and rows and not open_
             return len(rows) if done else None
 
-        incidents = wait_for("every incident to complete", settled, timeout=300)
+        try:
+            incidents = wait_for("every incident to complete", settled, timeout=300)
+        except AssertionError as timed_out:
+            raise AssertionError(f"{timed_out}; {last}; {_story(running)}") from None
         assert incidents >= 100
         accounted = {
             fingerprint

@@ -3,6 +3,7 @@ moves; a full queue refuses a delivery whole; an estate it cannot build is a cle
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -149,3 +150,51 @@ def test_a_fault_starting_soon_after_its_alerts_were_closed_as_noise_is_still_wo
         assert worked.opened_step <= noise_step + NOISE_SUPPRESSION_STEPS
         actions = _thread(live, worked.id)["actions"]
         assert [a["action"] for a in actions] == ["rollback-deployment"]
+
+
+def test_an_incident_listed_by_a_process_killed_before_its_thread_ran_is_closed_at_restart(
+    tmp_path: Path, aws: AwsPort
+) -> None:
+    """An incident is listed before its thread runs. A process killed in between leaves a
+    listed incident with no thread: the next start (a new run of the demo) closes it, saying
+    why, rather than list it as open forever."""
+    options: dict[str, Any] = {
+        "state_dir": tmp_path, "policy": CommanderPolicy(), "trail": None, "metrics": None,
+        "speed": 1e-6, "approval_ttl_s": 900,
+    }  # fmt: skip
+    with open_live(aws, SCENARIO, **options) as live:
+        live.submit([_signal("generic:a")])
+        live.advance(1)
+        listed = live.commander.store.get(next(iter(live.commander.incidents)))
+        assert listed is not None
+        orphan = replace(listed, id="inc-died-before-its-thread", status="open", reason=None)
+        live.commander.store.put(orphan)  # what a kill between listing and running leaves
+
+    with open_live(aws, SCENARIO, **options) as live:
+        closed = live.commander.store.get(orphan.id)
+        assert closed is not None
+        assert closed.status == "closed"
+        assert (closed.reason or "").startswith("closed at restart")
+        assert closed.opened_at == orphan.opened_at
+
+
+def test_an_incident_of_this_run_listed_without_a_thread_is_closed_when_adopted(
+    tmp_path: Path, aws: AwsPort
+) -> None:
+    """The same in a run that goes on (an estate file's, or a cluster's): adopting the incidents
+    it finds listed, the commander closes one whose thread never ran, saying why."""
+    with open_live(
+        aws, SCENARIO, state_dir=tmp_path, policy=CommanderPolicy(), trail=None, metrics=None,
+        speed=1e-6, approval_ttl_s=900,
+    ) as live:  # fmt: skip
+        live.submit([_signal("generic:a")])
+        live.advance(1)
+        listed = live.commander.store.get(next(iter(live.commander.incidents)))
+        assert listed is not None
+        orphan = replace(listed, id="inc-died-before-its-thread", status="open", reason=None)
+        live.commander.store.put(orphan)
+        assert live.call(lambda commander: commander.recover([orphan.id])) == []
+        closed = live.commander.store.get(orphan.id)
+        assert closed is not None
+        assert closed.status == "closed"
+        assert "before its thread first ran" in (closed.reason or "")

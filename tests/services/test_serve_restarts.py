@@ -113,10 +113,17 @@ def test_alerts_answered_202_survive_sigkill_at_random_moments_and_incidents_fin
         lost = [n for n in accepted if f"alertmanager:probe{n:04d}" not in audited]
         assert not lost, f"{len(lost)} of {len(accepted)} alerts answered 202 were lost: {lost}"
 
-        def all_finished() -> bool:
-            return all(i["status"] in FINISHED for i in _incidents(served, key))
+        unfinished: list[dict[str, Any]] = []
 
-        _wait("every incident finished", all_finished, timeout=120)
+        def all_finished() -> bool:
+            unfinished[:] = [i for i in _incidents(served, key) if i["status"] not in FINISHED]
+            return not unfinished
+
+        try:
+            _wait("every incident finished", all_finished, timeout=120)
+        except AssertionError as timed_out:
+            stuck = [(i["id"], i["kind"], i["status"], i.get("reason")) for i in unfinished]
+            raise AssertionError(f"{timed_out}; still open: {stuck}") from None
         listed = _incidents(served, key)
         assert len({i["id"] for i in listed}) == len(listed)
         routed = [i for i in listed if i["kind"] == "incident"]
