@@ -72,20 +72,9 @@ PLAYBOOK: dict[str, list[Play]] = {
         Play("scale-in", "low", True, False, "scale-out", "capacity back to baseline")
     ],
 }
-"""Fault kind -> plays, best first. Containment for security faults is the security agent's
-to propose (``agents.security.propose_containment``)."""
-
-_NO_FALLBACK = frozenset(
-    {"credential-compromise", "instance-compromise", "security-group-exposure", "cost-runaway"}
-)
-_FALLBACK: dict[str, dict[str, list[Play]]] = {
-    fault: {"rds": [_REBOOT], "ecs-service": [_RESTART], "asg": [_RESTART]}
-    for fault in PLAYBOOK
-    if fault not in _NO_FALLBACK
-}
-"""When no play fits the service's kind (a database fault on a compute service, a compute
-fault on a database), a restart of what is there: a reboot for a database, a rolling restart
-otherwise. Containment and cost faults have no such fallback."""
+"""Fault kind -> plays, best first: the spec's actions whose AWS call addresses each fault.
+Containment for security faults is the security agent's to propose
+(``agents.security.propose_containment``)."""
 
 
 def propose(
@@ -101,10 +90,10 @@ def propose(
         service = facts.get(hyp["service"])
         if service is None:
             continue
-        plays = PLAYBOOK.get(hyp["fault"], [])
-        if not any(_params(p.action, hyp, service) is not None for p in plays):
-            plays = _FALLBACK.get(hyp["fault"], {}).get(service["kind"], [])
-        for play in plays:
+        # Only plays that address the fault, on the kinds they act on: where none fits (a CPU
+        # saturated database, say), nothing is proposed and the incident is escalated with
+        # that reason; a reboot "to see" would drop every connection and fix nothing.
+        for play in PLAYBOOK.get(hyp["fault"], []):
             params = _params(play.action, hyp, service)
             if params is None:
                 continue

@@ -49,6 +49,8 @@ log = logging.getLogger(__name__)
 
 FIRST_LOOK_STEPS = 30
 """How far back a deploy found at the commander's first look is dated as a change."""
+REEXAMINATIONS = 2
+"""How many times an escalated incident is looked at again as new alerts join it."""
 
 
 class IncidentNotFoundError(LookupError):
@@ -108,12 +110,40 @@ class Commander:
             if target is None:
                 opened.append(self._open(alert))
             else:
+                new = alert["fingerprint"] not in target.fingerprints
                 target.fingerprints.add(alert["fingerprint"])
+                target.alerted |= {alert["service"]} - {""}
                 target.resolved_alerts.discard(alert["fingerprint"])
                 if not target.finished:  # a noise incident's suppression is not extended
                     target.last_alert_step = alert["step"]
                 self._journal([journal.attached(target.id, alert)])
+                if new and target.finished and target.status == "escalated":
+                    self._reexamine(target, alert)
         return opened
+
+    def _reexamine(self, incident: Tracked, alert: Alert) -> None:
+        """Look again at an escalated incident that a new alert joins, while no person has
+        taken it: evidence that came later (the callers' errors after a database's connection
+        count, say) may name a cause, or an action, that the first look could not. Its thread
+        goes back to diagnosis with a fresh budget of rounds (what it tried stays tried), at
+        most ``REEXAMINATIONS`` times."""
+        config = self.config_of(incident.id)
+        values = self.graph.get_state(config).values
+        looks = int(values.get("reexamined", 0))
+        if incident.acknowledged_by or looks >= REEXAMINATIONS or values.get("kind") == "triage":
+            return
+        text = f"re-examined: {alert['summary']} ({alert['service']}) joined after escalation"
+        update = {
+            "status": "confirmed",
+            "reason": None,
+            "alerts": [alert],
+            "round": 0,
+            "reexamined": looks + 1,
+            "timeline": [Entry(step=self.ctx.clock.step, node="detection", text=text)],
+        }
+        self.graph.update_state(config, update, as_node="detect")  # on to diagnosis
+        incident.finished, incident.status = False, "confirmed"
+        self._run(incident, None)
 
     def _count(self, alert: Alert, *, joined: bool, unrouted: bool = False) -> None:
         """Count an alert in: received, and joined (deduplicated) or opening an incident."""
@@ -188,6 +218,7 @@ class Commander:
         incident = Tracked(
             id=incident_id,
             services={alert["service"]} - {""},
+            alerted={alert["service"]} - {""},
             opened_step=alert["step"],
             fingerprints={alert["fingerprint"]},
             last_alert_step=alert["step"],
@@ -413,6 +444,7 @@ class Commander:
         incident = Tracked(
             id=incident_id,
             services=({a["service"] for a in alerts} | set(values.get("services", []))) - {""},
+            alerted={a["service"] for a in alerts} - {""},
             opened_step=int(values.get("opened_step", 0)),
             fingerprints={a["fingerprint"] for a in alerts},
             security=any(a["fault_hint"] for a in alerts),
@@ -485,6 +517,7 @@ class Commander:
         if owner is None:
             return
         owner.services |= duplicate.services
+        owner.alerted |= duplicate.alerted
         for alert in alerts:
             owner.fingerprints.add(alert["fingerprint"])
             owner.last_alert_step = max(owner.last_alert_step, alert["step"])

@@ -4,10 +4,12 @@ tracks and the estate's dependency graph.
 An alert joins an incident when it repeats one of the incident's alerts (while the incident is
 live, or within ``NOISE_SUPPRESSION_STEPS`` of its being closed as noise: a flapping alarm), or
 when it arrives within ``WINDOW_STEPS`` of the incident's opening, is of the same kind (security
-finding or not) and is about a related service. Before diagnosis any connected service is
-related (the root cause is not known yet); after it, the incident's services and those that
-depend on them (degradation travels up to callers, so their alerts are symptoms of the same
-cause).
+finding or not) and is about a related service. Before diagnosis a service is related to those
+the incident's alerts named when they share something below (``related``: the root cause is not
+known yet, but a fault in one part of the estate does not show in a part that shares nothing
+with it, so two such alerts are two incidents); after it, the incident's services and those
+that depend on them (degradation travels up to callers, so their alerts are symptoms of the
+same cause).
 
 An alert no service of the estate matches goes to triage instead (``triage_for``): it never
 joins an incident of the estate, and no alert of the estate joins a triage incident. It joins
@@ -56,6 +58,9 @@ class Tracked:
     alerts for ``NOISE_SUPPRESSION_STEPS`` from then, however often they repeat, so a real fault
     that starts soon after a false alarm on the same metric waits out the window at most."""
     resolved_alerts: set[str] = field(default_factory=set)
+    alerted: set[str] = field(default_factory=set)
+    """The services its alerts named: before diagnosis an alert joins when it is related to
+    one of them (``related``)."""
     acknowledged_by: str | None = None
     triage: TriageGroup | None = None
     """The group of a triage incident's alerts; None for an incident of the estate."""
@@ -113,17 +118,32 @@ def _belongs(alert: Alert, incident: Tracked, depends_on: Mapping[str, Iterable[
     service = alert["service"]
     if incident.diagnosed:
         return bool({service, *reachable(service, depends_on)} & incident.services)
-    return bool(incident.services & neighbours(service, depends_on))
+    return bool((incident.alerted or incident.services) & related(service, depends_on))
 
 
-def neighbours(service: str, depends_on: Mapping[str, Iterable[str]]) -> set[str]:
-    """Every service connected to ``service`` through dependencies, either way."""
-    links: dict[str, set[str]] = {}
+def related(service: str, depends_on: Mapping[str, Iterable[str]]) -> set[str]:
+    """The services that share something below with ``service``: itself, what it depends on,
+    and every caller of those. A fault in one of them can show on ``service`` (a dependency's
+    failure travels up; a caller's load reaches a dependency they share), or the other way
+    round. Two services that share nothing below are unrelated parts of the estate: alerts
+    about both at once are two faults, not one."""
+    below = {service} | reachable(service, depends_on)
+    callers: dict[str, set[str]] = {}
     for caller, needs in depends_on.items():
         for dep in needs:
-            links.setdefault(caller, set()).add(dep)
-            links.setdefault(dep, set()).add(caller)
-    return {service} | reachable(service, links)
+            callers.setdefault(dep, set()).add(caller)
+    out = set(below)
+    for name in below:
+        out |= reachable(name, callers)
+    return out
+
+
+def scope(services: Iterable[str], depends_on: Mapping[str, Iterable[str]]) -> set[str]:
+    """Where the cause of alerts about ``services`` can be: every service related to one."""
+    out: set[str] = set()
+    for service in services:
+        out |= related(service, depends_on)
+    return out
 
 
 def reachable(start: str, links: Mapping[str, Iterable[str]]) -> set[str]:

@@ -224,15 +224,13 @@ def _hypotheses(states: list[IncidentState]) -> list[RootCauseResult]:
 
 
 def _proposed(states: list[IncidentState]) -> list[str]:
-    """Every action kind any round put to the vote (candidate ids start with the action)."""
-    return sorted(
-        {
-            cid.split(":", 1)[0]
-            for s in states
-            for d in s.get("decisions", [])
-            for cid in d["matrix"]
-        }
-    )
+    """Every action kind any round put to the vote (candidate ids start with the action), and
+    ``escalate`` where an incident was escalated (a decision too, see ``_outcome``)."""
+    voted = {
+        cid.split(":", 1)[0] for s in states for d in s.get("decisions", []) for cid in d["matrix"]
+    }
+    escalated = {"escalate" for s in states if s.get("status") == "escalated"}
+    return sorted(voted | escalated)
 
 
 def _outcome(
@@ -257,6 +255,9 @@ def _outcome(
     executed = [
         a["action"] for s in states for a in s.get("actions", []) if a["status"] == "succeeded"
     ]
+    # The spec's vocabulary has "escalate: a page to a human"; an incident ending escalated
+    # is one (its reason in the incident's ``reason``).
+    executed += ["escalate" for s in states if s.get("status") == "escalated"]
     return Outcome(
         detected=bool(confirmed),
         ttd_s=ttd,

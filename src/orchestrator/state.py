@@ -90,8 +90,10 @@ class IncidentState(TypedDict):
     kind: NotRequired[Literal["incident", "triage"]]
     """triage: opened by alerts no service of the estate matches (``orchestrator.triage``);
     absent: an incident of the estate."""
-    reason: NotRequired[str]
-    """Why it ended as it did, in a line for the incident list (noise, triage)."""
+    reason: NotRequired[str | None]
+    """Why it ended as it did, in a line for the incident list (noise, escalation, triage)."""
+    reexamined: NotRequired[int]
+    """How many times it was looked at again after it was escalated (``Commander``)."""
 
 
 class VoteTask(TypedDict):

@@ -19,7 +19,7 @@ PROTECTED = "payments-db-connection-exhaustion"
     ("answer", "executed", "passed"),
     [
         ("grant", ["reboot-database"], True),
-        ("deny", [], False),
+        ("deny", ["escalate"], False),  # denied twice (reboot, then failover): a person paged
         ("never", [], False),
     ],
 )

@@ -12,6 +12,7 @@ from agents import diagnosis, remediation, security
 from agents.model import AgentName, Hypothesis
 from orchestrator import evidence, second_opinion
 from orchestrator.context import RunContext
+from orchestrator.correlation import scope
 from orchestrator.state import Entry, IncidentState, VoteTask
 
 
@@ -35,7 +36,11 @@ def diagnose(state: IncidentState, runtime: Runtime[RunContext]) -> dict[str, An
         findings=evidence.findings(state["alerts"]),
         kinds={name: ctx.catalogue[name].kind for name in names},
     )
+    # The cause of the incident's alerts is in a part of the estate related to what they are
+    # about; a cause ranked elsewhere is another fault's (another incident works it).
+    near = scope({a["service"] for a in state["alerts"]} - {""}, ctx.estate.depends_on)
     found = diagnosis.diagnose(gathered)
+    found = [h for h in found if h["service"] in near or h["service"] == "unknown"] or found
     round_ = state.get("round", 0) + 1
     timeline = [Entry(step=step, node="diagnosis", text=f"round {round_}: {_ranking(found)}")]
     if ctx.llm is not None:

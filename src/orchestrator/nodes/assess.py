@@ -10,6 +10,7 @@ from langgraph.types import interrupt
 from agents import detection
 from orchestrator import evidence
 from orchestrator.context import RunContext
+from orchestrator.correlation import scope
 from orchestrator.state import Entry, IncidentState
 
 
@@ -45,6 +46,10 @@ def detect(state: IncidentState, runtime: Runtime[RunContext]) -> dict[str, Any]
         }
         for a in assessment.anomalies
     ]
+    # Anomalies in parts of the estate that share nothing with what the alerts are about are
+    # another fault's: not this incident's to verify against, nor its services.
+    near = scope(focus, ctx.estate.depends_on)
+    anomalies = [a for a in anomalies if a["service"] in near] or anomalies
     if assessment.confirmed:
         onset = min((a["onset_step"] for a in anomalies), default=state["opened_step"])
         services = sorted(
