@@ -20,10 +20,12 @@ import io
 import pstats
 import tempfile
 import time
+from functools import partial
 from pathlib import Path
 
 from stormkit import FORMAT_MAX_SERVICES, Plan, write_estate
 
+from orchestrator.commander import Commander
 from orchestrator.context import CommanderPolicy
 from orchestrator.intake import Signal
 from orchestrator.live import open_live
@@ -72,7 +74,7 @@ def main() -> None:
                     before = live.commander.alerts_in - live.commander.alerts_deduplicated
                     began = time.perf_counter()
                     profile.enable()
-                    live.call(lambda c, s=signal: c.ingest_signals([s]))
+                    live.call(partial(Commander.ingest_signals, signals=[signal]))
                     profile.disable()
                     spent = time.perf_counter() - began
                     if live.commander.alerts_in - live.commander.alerts_deduplicated > before:

@@ -259,7 +259,8 @@ class Served:
 
     def backlog(self) -> int:
         if self.cluster is not None:  # handled messages are deleted from the stream
-            return int(self.cluster.redis().xlen(f"ic:alerts:{self.cluster.estate}"))
+            length: int = self.cluster.redis().xlen(f"ic:alerts:{self.cluster.estate}")  # type: ignore[assignment]
+            return length
         answer = httpx.get(f"{self.urls[0]}/readyz", timeout=30).json()
         return int(answer["queued_alerts"])
 
