@@ -109,5 +109,6 @@ class RunContext:
     """This step's metric series by the services asked for (metrics of a step never change,
     so the fleet scan, detection, diagnosis and the voters share one read)."""
     reads_cache: dict[tuple[int, str], Snapshot] = field(default_factory=dict)
-    """This step's capacity and revision per service (``evidence.snapshots``), read once: the
-    stages and the five voters of a step share it; cleared by every action taken."""
+    """This step's capacity and revision per service (``evidence.snapshots``), read once, with
+    the logs, for the services diagnosis may blame: the stages and the five voters of a step
+    share it; cleared by every action taken."""

@@ -95,24 +95,39 @@ def ms_per_latency_unit(res: ServiceResources) -> float:
     return 1.0 if res.kind is ServiceKind.LAMBDA else 1000.0
 
 
-def logs(ctx: RunContext, services: Iterable[str], since_step: int) -> dict[str, list[str]]:
-    """Each service's log lines since ``since_step``; the services' reads run at once, in
-    parallel threads: on a real account each is a round trip of tens of milliseconds (boto3
-    clients are thread-safe; the port's connection pool holds 32)."""
+def logs(
+    ctx: RunContext, services: Iterable[str], since_step: int, *, snapshots_of: Iterable[str] = ()
+) -> dict[str, list[str]]:
+    """Each service's log lines since ``since_step``, and with them the snapshots (capacity and
+    revision) of ``snapshots_of`` that this step has not read yet, kept for ``facts``. Every read
+    runs at once in parallel threads: on a real account each is a round trip of tens of
+    milliseconds, and diagnosis names the services it may blame before it reads the logs, so a
+    decision's evidence after its metrics costs one round trip (boto3 clients are thread-safe;
+    the port's connection pool holds 32)."""
     start, end = ctx.clock.at(max(0, since_step)), ctx.clock.at(ctx.clock.step + 1)
+    step = ctx.clock.step
+    ahead = [
+        ctx.estate.services[name]
+        for name in dict.fromkeys(snapshots_of)
+        if (step, name) not in ctx.reads_cache
+    ]
 
     def read(name: str) -> list[str]:
         res = ctx.estate.services[name]
         return [line for _, line in telemetry.log_lines(ctx.port, res, start, end)]
 
     with ThreadPoolExecutor(max_workers=PARALLEL_READS) as pool:
+        reads = snapshot.start(ctx.port, ahead, pool)
         lines = {name: pool.submit(read, name) for name in services}
-        return {name: got.result() for name, got in lines.items()}
+        out = {name: got.result() for name, got in lines.items()}
+        # Read ahead of need: a failure is left to ``facts``, which raises it if it matters.
+        _keep(ctx, step, reads.result(partial=True))
+    return out
 
 
 def snapshots(ctx: RunContext, services: Iterable[str]) -> dict[str, Snapshot]:
-    """Each service's capacity and revision now: read once a step, all at once, and shared by
-    the stages and the five voters; every action clears them."""
+    """Each service's capacity and revision now: read once a step (ahead, by ``logs``, or here,
+    all at once) and shared by the stages and the five voters; every action clears them."""
     step = ctx.clock.step
     names = list(services)
     out = {n: got for n in names if (got := ctx.reads_cache.get((step, n))) is not None}

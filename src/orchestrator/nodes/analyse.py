@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 from typing import Any, Literal
 
 from langgraph.runtime import Runtime
@@ -26,15 +27,18 @@ def diagnose(state: IncidentState, runtime: Runtime[RunContext]) -> dict[str, An
     changes = {
         name: [s - offset for s in steps if s >= offset] for name, steps in ctx.changes.items()
     }
-    gathered = diagnosis.Evidence(
+    unread = diagnosis.Evidence(
         series=got,
         edges=[(c, d) for c, deps in ctx.estate.depends_on.items() for d in deps],
         onset_index=max(0, onset - offset),
-        logs=evidence.logs(ctx, names, onset - 3),
         changes=changes,
         findings=evidence.findings(state["alerts"]),
         kinds={name: ctx.catalogue[name].kind for name in names},
     )
+    # The services it may blame are known before the logs: their capacity and revision (which
+    # remediation and the voters need) are read with the logs, in one round trip.
+    blamable = [s for s in diagnosis.suspects(unread) if s in ctx.estate.services]
+    gathered = replace(unread, logs=evidence.logs(ctx, names, onset - 3, snapshots_of=blamable))
     found = diagnosis.diagnose(gathered)
     round_ = state.get("round", 0) + 1
     timeline = [Entry(step=step, node="diagnosis", text=f"round {round_}: {_ranking(found)}")]
