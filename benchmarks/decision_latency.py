@@ -3,8 +3,9 @@
 The world is ``checkout-bad-deploy`` run to three steps after its bad deploy, so the alert's
 anomaly is already persistent. Each trial normalises the CloudWatch alarm event and runs a new
 incident thread from ``detect`` to the decision (stopping before ``execute``, so the world is
-the same for every trial): detection reads every metric, diagnosis reads metrics, logs and
-revisions, remediation reads capacity, the five agents vote in parallel, consensus decides.
+the same for every trial): detection reads every metric; diagnosis reads the logs, and with
+them the capacity and revision of the services it may blame; remediation proposes from those,
+the five agents vote in parallel on the same reads, consensus decides.
 
 Measured side by side in one run, interleaved trial by trial:
 

@@ -185,14 +185,25 @@ def classify(service: str, evidence: Evidence) -> list[tuple[str, float, list[st
     return [(kind, min(1.0, weight), why[kind]) for kind, weight in ranked]
 
 
-def diagnose(evidence: Evidence, *, limit: int = 3) -> list[Hypothesis]:
-    """Ranked hypotheses; a single ``unknown`` one when the evidence is too weak."""
+def suspects(evidence: Evidence) -> list[str]:
+    """The services ``diagnose`` may name, likeliest first: those ranked above zero as a root
+    cause, and those a security finding names. The metrics, edges and findings decide it (the
+    logs only choose the fault and weigh the confidence), so it is known before the logs are
+    read, and what a remedy needs to know of these services can be read with them."""
+    return [service for service, _ in _ranked_suspects(evidence)]
+
+
+def _ranked_suspects(evidence: Evidence) -> list[tuple[str, float]]:
     where = rank_root_causes(evidence.series, evidence.edges, evidence.onset_index)
     finding_services = {service for service, _ in evidence.findings}
+    return [(s, place) for s, place in where if place > 0 or s in finding_services]
+
+
+def diagnose(evidence: Evidence, *, limit: int = 3) -> list[Hypothesis]:
+    """Ranked hypotheses; a single ``unknown`` one when the evidence is too weak."""
+    finding_services = {service for service, _ in evidence.findings}
     hypotheses: list[Hypothesis] = []
-    for service, place in where:
-        if place <= 0 and service not in finding_services:
-            continue
+    for service, place in _ranked_suspects(evidence):
         kinds = classify(service, evidence)
         if not kinds:
             continue

@@ -14,7 +14,7 @@ from orchestrator.consensus import ConsensusPolicy
 from orchestrator.ledger import ActionClaims, ChangeHistory
 from services.aws.port import AwsPort
 from services.aws.resources import Estate, ServiceProfile
-from services.aws.telemetry import Change
+from services.aws.snapshot import Snapshot
 from services.llm import Advisor
 from services.metrics import CommanderMetrics
 from services.settings import Settings, freeze_window
@@ -108,6 +108,7 @@ class RunContext:
     )
     """This step's metric series by the services asked for (metrics of a step never change,
     so the fleet scan, detection, diagnosis and the voters share one read)."""
-    reads_cache: dict[tuple[int, str], tuple[int, Change | None]] = field(default_factory=dict)
-    """This step's capacity and revision per service, as ``evidence.facts`` read them: the
-    stages and the five voters of a step share one read; cleared by every action taken."""
+    reads_cache: dict[tuple[int, str], Snapshot] = field(default_factory=dict)
+    """This step's capacity and revision per service (``evidence.snapshots``), read once, with
+    the logs, for the services diagnosis may blame: the stages and the five voters of a step
+    share it; cleared by every action taken."""

@@ -2,22 +2,21 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from typing import TypeVar
 
 import numpy as np
 
 from agents.model import ServiceFacts
 from orchestrator.context import Clock, RunContext
 from orchestrator.state import Alert
-from services.aws import actions, telemetry
+from services.aws import snapshot, telemetry
 from services.aws.resources import ServiceResources, metric_ids
+from services.aws.snapshot import Snapshot
 from services.scenario.model import ServiceKind
 
 HISTORY_STEPS = 60
 PARALLEL_READS = 8
-T = TypeVar("T")
 
 
 def series(ctx: RunContext, services: Iterable[str]) -> dict[str, dict[str, list[float]]]:
@@ -96,25 +95,56 @@ def ms_per_latency_unit(res: ServiceResources) -> float:
     return 1.0 if res.kind is ServiceKind.LAMBDA else 1000.0
 
 
-def logs(ctx: RunContext, services: Iterable[str], since_step: int) -> dict[str, list[str]]:
-    """Each service's log lines since ``since_step``; the services' reads run at once."""
+def logs(
+    ctx: RunContext, services: Iterable[str], since_step: int, *, snapshots_of: Iterable[str] = ()
+) -> dict[str, list[str]]:
+    """Each service's log lines since ``since_step``, and with them the snapshots (capacity and
+    revision) of ``snapshots_of`` that this step has not read yet, kept for ``facts``. Every read
+    runs at once in parallel threads: on a real account each is a round trip of tens of
+    milliseconds, and diagnosis names the services it may blame before it reads the logs, so a
+    decision's evidence after its metrics costs one round trip (boto3 clients are thread-safe;
+    the port's connection pool holds 32)."""
     start, end = ctx.clock.at(max(0, since_step)), ctx.clock.at(ctx.clock.step + 1)
+    step = ctx.clock.step
+    ahead = [
+        ctx.estate.services[name]
+        for name in dict.fromkeys(snapshots_of)
+        if (step, name) not in ctx.reads_cache
+    ]
 
     def read(name: str) -> list[str]:
         res = ctx.estate.services[name]
         return [line for _, line in telemetry.log_lines(ctx.port, res, start, end)]
 
-    return at_once(read, list(services))
+    with ThreadPoolExecutor(max_workers=PARALLEL_READS) as pool:
+        reads = snapshot.start(ctx.port, ahead, pool)
+        lines = {name: pool.submit(read, name) for name in services}
+        out = {name: got.result() for name, got in lines.items()}
+        # Read ahead of need: a failure is left to ``facts``, which raises it if it matters.
+        _keep(ctx, step, reads.result(partial=True))
+    return out
 
 
-def at_once(read: Callable[[str], T], names: list[str]) -> dict[str, T]:
-    """``read`` of each name, the reads in parallel threads: on a real account each is a
-    round trip of tens of milliseconds, and one service's read never waits for another's
-    (boto3 clients are thread-safe; the port's connection pool holds 32)."""
-    if len(names) <= 1:
-        return {name: read(name) for name in names}
-    with ThreadPoolExecutor(max_workers=min(PARALLEL_READS, len(names))) as pool:
-        return dict(zip(names, pool.map(read, names), strict=True))
+def snapshots(ctx: RunContext, services: Iterable[str]) -> dict[str, Snapshot]:
+    """Each service's capacity and revision now: read once a step (ahead, by ``logs``, or here,
+    all at once) and shared by the stages and the five voters; every action clears them."""
+    step = ctx.clock.step
+    names = list(services)
+    out = {n: got for n in names if (got := ctx.reads_cache.get((step, n))) is not None}
+    missing = [ctx.estate.services[name] for name in dict.fromkeys(names) if name not in out]
+    if missing:
+        with ThreadPoolExecutor(max_workers=PARALLEL_READS) as pool:
+            fresh = snapshot.start(ctx.port, missing, pool).result()
+        _keep(ctx, step, fresh)
+        out |= fresh
+    return out
+
+
+def _keep(ctx: RunContext, step: int, read: dict[str, Snapshot]) -> None:
+    for stale in [key for key in list(ctx.reads_cache) if key[0] != step]:  # list(): atomic
+        ctx.reads_cache.pop(stale, None)
+    for name, got in read.items():
+        ctx.reads_cache[(step, name)] = got
 
 
 def findings(alerts: Sequence[Alert]) -> list[tuple[str, str]]:
@@ -134,25 +164,11 @@ def facts(
     names = list(services)
     got = series(ctx, names) if names else {}
 
-    step = ctx.clock.step
-
-    def read(name: str) -> tuple[int, telemetry.Change | None]:
-        if (cached := ctx.reads_cache.get((step, name))) is not None:
-            return cached
-        res = ctx.estate.services[name]
-        rds = ctx.catalogue[name].kind == "rds"
-        capacity = 1 if rds else actions.current_capacity(ctx.port, res)
-        got = capacity, telemetry.current_revision(ctx.port, res)
-        for stale in [key for key in list(ctx.reads_cache) if key[0] != step]:  # list(): atomic
-            ctx.reads_cache.pop(stale, None)
-        ctx.reads_cache[(step, name)] = got
-        return got
-
-    read_now = at_once(read, names)
+    now = snapshots(ctx, names)
     out: dict[str, ServiceFacts] = {}
     for name in names:
         profile = ctx.catalogue[name]
-        capacity, change = read_now[name]
+        capacity, change = now[name].capacity, now[name].change
         mine = [a for a in alerts if a["service"] == name]
         out[name] = ServiceFacts(
             name=name,

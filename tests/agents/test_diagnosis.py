@@ -283,6 +283,36 @@ def test_a_security_finding_on_a_quiet_service_is_diagnosed() -> None:
     assert top["confidence"] >= MIN_CONFIDENCE
 
 
+def test_the_services_diagnosis_may_blame_are_known_before_the_logs_are_read() -> None:
+    """What a remedy needs of them is read with the logs, so no blamed service is missing."""
+    series = {
+        "web": {"latency": agentkit.shifted(AT + 2, 3.0, N, seed=1)},
+        "api": {"latency": agentkit.shifted(AT + 1, 3.0, N, seed=2)},
+        "orders-db": {"connections": agentkit.shifted(AT, 4.0, N, seed=3)},
+        "search": {"latency": agentkit.flat(N, seed=4)},
+        "ci-deployer": {"requests": agentkit.flat(N, seed=5)},
+    }
+    unread = _evidence(
+        series=series, edges=CHAIN, findings=[("ci-deployer", "credential-compromise")]
+    )
+    read = _evidence(
+        series=series,
+        edges=CHAIN,
+        findings=[("ci-deployer", "credential-compromise")],
+        logs={
+            "search": ["panic: runtime error"],  # a fault's signature on a quiet service
+            "api": ["ERROR upstream orders-db timed out after 5000 ms"],
+            "orders-db": ["FATAL: sorry, too many clients already"],
+        },
+    )
+
+    suspects = diagnosis.suspects(unread)
+
+    assert set(suspects) == {"orders-db", "api", "web", "ci-deployer"}
+    assert diagnosis.suspects(read) == suspects
+    assert {h["service"] for h in diagnose(read, limit=10)} <= set(suspects)
+
+
 # -- vote_on ------------------------------------------------------------------------------------
 
 

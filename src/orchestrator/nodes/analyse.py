@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 from typing import Any, Literal
 
 from langgraph.runtime import Runtime
@@ -27,11 +28,10 @@ def diagnose(state: IncidentState, runtime: Runtime[RunContext]) -> dict[str, An
     changes = {
         name: [s - offset for s in steps if s >= offset] for name, steps in ctx.changes.items()
     }
-    gathered = diagnosis.Evidence(
+    unread = diagnosis.Evidence(
         series=got,
         edges=[(c, d) for c, deps in ctx.estate.depends_on.items() for d in deps],
         onset_index=max(0, onset - offset),
-        logs=evidence.logs(ctx, names, onset - 3),
         changes=changes,
         findings=evidence.findings(state["alerts"]),
         kinds={name: ctx.catalogue[name].kind for name in names},
@@ -39,6 +39,11 @@ def diagnose(state: IncidentState, runtime: Runtime[RunContext]) -> dict[str, An
     # The cause of the incident's alerts is in a part of the estate related to what they are
     # about; a cause ranked elsewhere is another fault's (another incident works it).
     near = scope({a["service"] for a in state["alerts"]} - {""}, ctx.estate.depends_on)
+    # The services it may blame are known before the logs: their capacity and revision (which
+    # remediation and the voters need) are read with the logs, in one round trip.
+    suspects = [s for s in diagnosis.suspects(unread) if s in ctx.estate.services]
+    blamable = [s for s in suspects if s in near] or suspects
+    gathered = replace(unread, logs=evidence.logs(ctx, names, onset - 3, snapshots_of=blamable))
     found = diagnosis.diagnose(gathered)
     found = [h for h in found if h["service"] in near or h["service"] == "unknown"] or found
     round_ = state.get("round", 0) + 1

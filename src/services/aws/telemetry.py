@@ -1,6 +1,7 @@
 """Evidence from AWS: metric series (``GetMetricData``), log lines (``FilterLogEvents``) and
 change history read back from the resources themselves (task definition revisions, launch
-template versions, function versions, RDS events)."""
+template versions, function versions, CloudTrail's deploy events). What a service runs now and
+at what capacity is ``services.aws.snapshot``."""
 
 from __future__ import annotations
 
@@ -107,8 +108,8 @@ def log_lines(
     return found[:limit]
 
 
-_ECS_SERVICES_PER_CALL = 10  # DescribeServices' limit
-_GROUPS_PER_CALL = 50  # DescribeAutoScalingGroups' limit on names
+ECS_SERVICES_PER_CALL = 10  # DescribeServices' limit
+GROUPS_PER_CALL = 50  # DescribeAutoScalingGroups' limit on names
 
 
 def revisions(port: AwsPort, resources: Iterable[ServiceResources]) -> dict[str, str]:
@@ -129,14 +130,14 @@ def revisions(port: AwsPort, resources: Iterable[ServiceResources]) -> dict[str,
             out[res.name] = alias["FunctionVersion"]
     for cluster, names in by_cluster.items():
         listed = list(names)
-        for first in range(0, len(listed), _ECS_SERVICES_PER_CALL):
-            batch = listed[first : first + _ECS_SERVICES_PER_CALL]
+        for first in range(0, len(listed), ECS_SERVICES_PER_CALL):
+            batch = listed[first : first + ECS_SERVICES_PER_CALL]
             for svc in port.ecs.describe_services(cluster=cluster, services=batch)["services"]:
                 if svc.get("serviceName") in names:
                     out[names[svc["serviceName"]]] = svc["taskDefinition"]
     listed = list(groups)
-    for first in range(0, len(listed), _GROUPS_PER_CALL):
-        batch = listed[first : first + _GROUPS_PER_CALL]
+    for first in range(0, len(listed), GROUPS_PER_CALL):
+        batch = listed[first : first + GROUPS_PER_CALL]
         found = port.autoscaling.describe_auto_scaling_groups(AutoScalingGroupNames=batch)
         for group in found["AutoScalingGroups"]:
             if group["AutoScalingGroupName"] in groups:
@@ -174,8 +175,8 @@ def deployed_at(port: AwsPort, resources: Iterable[ServiceResources]) -> dict[st
             out[res.name] = at
     for cluster, names in by_cluster.items():
         listed = list(names)
-        for first in range(0, len(listed), _ECS_SERVICES_PER_CALL):
-            batch = listed[first : first + _ECS_SERVICES_PER_CALL]
+        for first in range(0, len(listed), ECS_SERVICES_PER_CALL):
+            batch = listed[first : first + ECS_SERVICES_PER_CALL]
             for svc in port.ecs.describe_services(cluster=cluster, services=batch)["services"]:
                 revision = _family_revision(svc.get("taskDefinition", "")).rpartition(":")[2]
                 primary = [d for d in svc.get("deployments", []) if d.get("status") == "PRIMARY"]
@@ -253,9 +254,18 @@ def _names_in(event: dict[str, Any]) -> set[str]:
 def previous_task_definition(port: AwsPort, res: ServiceResources, current: str) -> str | None:
     """The ARN of the revision of ``res``'s task family registered before ``current`` (an ARN,
     or ``family:revision`` as a service updated with the short form reports it), or None."""
-    arns = port.ecs.list_task_definitions(familyPrefix=res.task_family or "", sort="ASC")[
+    return previous_in(task_definitions(port, res), current)
+
+
+def task_definitions(port: AwsPort, res: ServiceResources) -> list[str]:
+    """The ARNs of ``res``'s task family's active revisions, oldest first."""
+    return port.ecs.list_task_definitions(familyPrefix=res.task_family or "", sort="ASC")[
         "taskDefinitionArns"
     ]
+
+
+def previous_in(arns: list[str], current: str) -> str | None:
+    """The ARN in ``arns`` (oldest first) just before ``current``, or None."""
     names = [_family_revision(arn) for arn in arns]
     here = _family_revision(current)
     if here not in names or names.index(here) == 0:
@@ -265,39 +275,3 @@ def previous_task_definition(port: AwsPort, res: ServiceResources, current: str)
 
 def _family_revision(task_definition: str) -> str:
     return task_definition.rsplit("/", 1)[-1]
-
-
-@dataclass(frozen=True, slots=True)
-class Change:
-    service: str
-    what: str
-    revision: str
-    previous: str | None
-
-
-def current_revision(port: AwsPort, res: ServiceResources) -> Change | None:
-    """What runs now and what ran before it, read back from the resource, or None for a
-    database (which has no deployments)."""
-    if res.kind is ServiceKind.ECS_SERVICE:
-        svc = port.ecs.describe_services(
-            cluster=res.cluster or "", services=[res.ecs_service or ""]
-        )
-        current = svc["services"][0]["taskDefinition"]
-        return Change(
-            res.name, "task definition", current, previous_task_definition(port, res, current)
-        )
-    if res.kind is ServiceKind.ASG:
-        group = port.autoscaling.describe_auto_scaling_groups(
-            AutoScalingGroupNames=[res.asg_name or ""]
-        )["AutoScalingGroups"][0]
-        version = group.get("LaunchTemplate", {}).get("Version", "1")
-        previous = str(int(version) - 1) if version.isdigit() and int(version) > 1 else None
-        return Change(res.name, "launch template version", version, previous)
-    if res.kind is ServiceKind.LAMBDA:
-        alias = port.lambda_.get_alias(
-            FunctionName=res.function_name or "", Name=res.alias or "live"
-        )
-        version = alias["FunctionVersion"]
-        previous = str(int(version) - 1) if version.isdigit() and int(version) > 1 else None
-        return Change(res.name, "function version", version, previous)
-    return None
