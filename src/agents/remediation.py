@@ -129,6 +129,10 @@ def _params(action: str, hyp: Hypothesis, service: ServiceFacts) -> dict[str, An
     if action in {"reboot-database", "failover-database", "increase-storage"} and kind != "rds":
         return None
     if action == "scale-out":
+        if service["pressure"] < 1.0:
+            # CPU at or below its target: more units would idle. The load has moved on (to a
+            # dependency it saturates, say), or it was never capacity.
+            return None
         current = max(1, service["capacity"])
         # Enough to bring CPU back to its target, and never less than half again.
         desired = max(current + 1, math.ceil(current * max(1.5, service["pressure"])))

@@ -122,15 +122,22 @@ class Commander:
         return opened
 
     def _reexamine(self, incident: Tracked, alert: Alert) -> None:
-        """Look again at an escalated incident that a new alert joins, while no person has
-        taken it: evidence that came later (the callers' errors after a database's connection
-        count, say) may name a cause, or an action, that the first look could not. Its thread
-        goes back to diagnosis with a fresh budget of rounds (what it tried stays tried), at
-        most ``REEXAMINATIONS`` times."""
+        """Look again at an incident escalated because its cause was unknown, when a new alert
+        joins it at a later step and no person has taken it yet: evidence that came later (the
+        callers' errors after a database's connection count, say) may name the cause the first
+        look could not. Its thread goes back to diagnosis with a fresh budget of rounds (what
+        it tried stays tried), at most ``REEXAMINATIONS`` times. A known cause that nothing
+        addresses, or that the actions tried did not cure, stays with the person paged."""
         config = self.config_of(incident.id)
         values = self.graph.get_state(config).values
         looks = int(values.get("reexamined", 0))
         if incident.acknowledged_by or looks >= REEXAMINATIONS or values.get("kind") == "triage":
+            return
+        hypotheses = values.get("hypotheses") or [{"service": "unknown"}]
+        diagnosed_at = max(
+            (e["step"] for e in values.get("timeline", []) if e["node"] == "diagnosis"), default=-1
+        )
+        if hypotheses[0]["service"] != "unknown" or alert["step"] <= diagnosed_at:
             return
         text = f"re-examined: {alert['summary']} ({alert['service']}) joined after escalation"
         update = {

@@ -108,13 +108,21 @@ def test_a_lambda_is_never_restarted() -> None:
     assert actions == ["scale-out"]
 
 
+def test_no_scale_out_for_a_service_whose_cpu_is_within_its_target() -> None:
+    """Scaled out once against an attack, a front door's CPU is back under target while the
+    load it passes on saturates its dependency: more of the front door would idle and cost."""
+    facts = agentkit.service(capacity=6, pressure=0.93, max_capacity=10)
+
+    assert "scale-out" not in _actions("traffic-spike", facts)
+
+
 @pytest.mark.parametrize(
     ("capacity", "pressure", "max_capacity", "desired"),
     [
         (4, 2.9, 16, 12),  # enough to bring CPU back to target
         (4, 1.0, 16, 6),  # at least half again
         (2, 1.0, 16, 3),
-        (1, 0.2, 16, 2),  # never less than one more
+        (1, 1.1, 16, 2),  # never less than one more
         (4, 10.0, 16, 16),  # capped at the ceiling
     ],
 )

@@ -198,3 +198,42 @@ def test_an_incident_of_this_run_listed_without_a_thread_is_closed_when_adopted(
         assert closed is not None
         assert closed.status == "closed"
         assert "before its thread first ran" in (closed.reason or "")
+
+
+def test_an_incident_escalated_with_its_cause_unknown_is_looked_at_again_when_alerts_join(
+    tmp_path: Path, aws: AwsPort
+) -> None:
+    """Escalated because its first look found no cause (as a database's connection count alone
+    can leave it), an incident is diagnosed again when later alerts join it: here the bad
+    deploy's, which name the cause; it is then worked to the end like any other."""
+    with open_live(
+        aws, SCENARIO, state_dir=tmp_path, policy=CommanderPolicy(), trail=None, metrics=None,
+        speed=1e-6, approval_ttl_s=900,
+    ) as live:  # fmt: skip
+        commander = live.commander
+        live.advance(10)  # healthy so far; the bad deploy lands at 15m
+        live.submit([_signal("generic:checkout-slow")])
+        live.advance(0)
+        [incident_id] = list(commander.incidents)
+
+        def escalated_unknown(c: Any) -> None:
+            unknown = {"service": "unknown", "fault": "unknown", "confidence": 0.0, "evidence": []}
+            c.graph.update_state(
+                c.config_of(incident_id),
+                {"status": "escalated", "hypotheses": [unknown]},
+                as_node="escalate",
+            )
+            c.incidents[incident_id].finished = True
+            c.incidents[incident_id].status = "escalated"
+
+        live.call(escalated_unknown)
+        for _ in range(12):
+            live.advance(1)
+            if _thread(live, incident_id)["status"] == "resolved":
+                break
+        thread = _thread(live, incident_id)
+        texts = [e["text"] for e in thread["timeline"]]
+        assert any(text.startswith("re-examined: ") for text in texts), texts
+        assert thread["hypotheses"][0]["fault"] == "bad-deploy"
+        assert [a["action"] for a in thread["actions"]] == ["rollback-deployment"]
+        assert thread["status"] == "resolved"
