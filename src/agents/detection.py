@@ -29,7 +29,7 @@ reading the incident list can check it.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -216,15 +216,26 @@ def assess(
     focus: Iterable[str] = (),
     ms_per_latency_unit: Mapping[str, float] | None = None,
     slos: Mapping[str, Mapping[str, float]] | None = None,
+    ignore: Collection[tuple[str, str]] = (),
 ) -> Assessment:
     """Confirm or close an incident from its metrics (and whether a security finding came).
     ``focus``: the services its alerts are about, whose metrics a noise verdict names
     (``noise_reason``); ``slos``: thresholds past which a metric is anomalous
-    (``find_anomalies``)."""
-    anomalies = find_anomalies(series, persistence, slos)
+    (``find_anomalies``); ``ignore``: ``(service, metric)`` pairs that moved for a known
+    reason (capacity the commander changed itself).
+
+    Demand alone is not an incident: when the only anomalies left are request rates, the
+    estate is serving more load within every other band, and the verdict says so."""
+    anomalies = [
+        a for a in find_anomalies(series, persistence, slos) if (a.service, a.metric) not in ignore
+    ]
     services = {a.service for a in anomalies}
     if security_finding:
         return Assessment(True, None, "sev1", tuple(anomalies), max(1, len(services)))
+    if anomalies and all(a.metric in DEMAND_METRICS for a in anomalies):
+        rose = ", ".join(sorted(services)[:REASON_SERVICES])
+        reason = f"only demand rose ({rose} requests): every other metric within its band"
+        return Assessment(False, reason, "sev4", (), 0)
     if not anomalies:
         reason = noise_reason(
             series, focus, persistence=persistence, alarm_flips=alarm_flips,
@@ -241,6 +252,9 @@ def assess(
         severity = "sev3"
     return Assessment(True, None, severity, tuple(anomalies), len(services))
 
+
+DEMAND_METRICS = frozenset({"requests"})
+"""Load offered to a service: a rise is demand, harm only when another metric shows it."""
 
 REASON_METRICS = (
     "errors", "latency", "throttles", "write_latency", "cpu", "memory", "connections",

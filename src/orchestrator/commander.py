@@ -90,7 +90,6 @@ class Commander:
                 ctx.changes[name] = sorted(set(ctx.changes[name]) | set(steps))
         self._cloudtrail = True
         """Read CloudTrail each step (a watched estate), until it proves unreadable."""
-        self._scaled: set[str] = set()
         """Services the commander itself resized: their capacity change is explained."""
         self.alerts_in = 0
         self.alerts_deduplicated = 0
@@ -484,7 +483,7 @@ class Commander:
         incident.diagnosed = bool(values.get("hypotheses"))
         for record in values.get("actions", []):
             if record["action"] in {"scale-out", "scale-in"}:
-                self._scaled.add(record["service"])
+                self.ctx.scaled.add(record["service"])
         was_finished = incident.finished
         if not interrupts and not snapshot.next:
             incident.finished = True
@@ -570,7 +569,7 @@ class Commander:
             for a in detection.find_anomalies(
                 got, self.ctx.policy.persistence, evidence.slos(self.ctx)
             )
-            if not (a.metric == "capacity" and a.service in self._scaled)
+            if not (a.metric == "capacity" and a.service in self.ctx.scaled)
         ]
 
     def _track_changes(self) -> None:

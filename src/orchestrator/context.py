@@ -100,6 +100,9 @@ class RunContext:
     """Root causes being worked, ``(service, fault)`` -> the live incident working it. The
     commander keeps it; diagnosis reads it, so that a second incident finding a cause another
     one already owns closes into that one instead of acting on the same service again."""
+    scaled: set[str] = field(default_factory=set)
+    """Services whose capacity the commander changed: their capacity moving is its own doing,
+    not an anomaly (the scan and detection leave it out)."""
     locks: ActionLocks | None = None
     """Locks taken around every AWS call that changes a service; None in one process, where
     the commander's single worker thread already acts on one thing at a time."""

@@ -452,3 +452,39 @@ def test_an_slo_breach_must_last_persistence_points_and_starts_where_it_began() 
         a.metric != "latency" or a.score < 1.0
         for a in detection.find_anomalies(brief, persistence=3, slos=slos)
     )
+
+
+def test_demand_alone_is_not_an_incident() -> None:
+    """More requests, served with CPU, latency and errors in their bands: demand, not harm."""
+    series = {
+        "edge": {
+            "requests": agentkit.shifted(AT, 3.0, n=AT + 6),
+            "latency": agentkit.flat(n=AT + 6),
+            "cpu": agentkit.flat(n=AT + 6),
+        }
+    }
+
+    got = assess(series, tiers={"edge": "critical"})
+
+    assert not got.confirmed
+    assert got.noise_reason == (
+        "only demand rose (edge requests): every other metric within its band"
+    )
+
+
+def test_demand_with_harm_is_an_incident() -> None:
+    series = {
+        "edge": {
+            "requests": agentkit.shifted(AT, 3.0, n=AT + 6),
+            "latency": agentkit.shifted(AT, 2.0, n=AT + 6),
+        }
+    }
+
+    assert assess(series, tiers={"edge": "critical"}).confirmed
+
+
+def test_capacity_the_commander_changed_is_not_an_anomaly() -> None:
+    series = {"edge": {"capacity": agentkit.shifted(AT, 3.0, n=AT + 6)}}
+
+    assert assess(series, tiers={"edge": "critical"}).confirmed
+    assert not assess(series, tiers={"edge": "critical"}, ignore={("edge", "capacity")}).confirmed

@@ -34,6 +34,7 @@ def detect(state: IncidentState, runtime: Runtime[RunContext]) -> dict[str, Any]
             name: evidence.ms_per_latency_unit(ctx.estate.services[name]) for name in focus
         },
         slos=evidence.slos(ctx),
+        ignore={(service, "capacity") for service in ctx.scaled},
     )
     anomalies: list[dict[str, Any]] = [
         {
