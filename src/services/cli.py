@@ -9,6 +9,7 @@ import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import asdict
+from datetime import date
 from pathlib import Path
 from typing import Annotated
 
@@ -243,6 +244,12 @@ def bench_scenarios(
 
 @bench_app.command("rca")
 def bench_rca(
+    data: Annotated[
+        Path | None, typer.Argument(help="A data set in the layout --format names.")
+    ] = None,
+    data_format: Annotated[
+        str, typer.Option("--format", help="nezha: the Nezha artifact's own layout.")
+    ] = "nezha",
     metrics: Annotated[
         Path | None, typer.Option(help="Folder of <service>/<metric>.csv files.")
     ] = None,
@@ -254,32 +261,48 @@ def bench_rca(
     ] = None,
     nezha: Annotated[
         Path | None,
-        typer.Option(help="A Nezha data set in the artifact's layout (instead of the three)."),
+        typer.Option(help="A Nezha data set in the artifact's layout (as --format nezha DIR)."),
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
 ) -> None:
-    """Root-cause localisation of the diagnosis agent on labelled metrics, AS@1/3/5, beside a
-    plain z-score ranking on the same cuts."""
+    """Root-cause localisation of the diagnosis agent on labelled metrics, AS@1/3/5, beside the
+    live commander's ranking and a plain z-score ranking on the same cuts; by label day too."""
+    if data is not None and data_format != "nezha":
+        raise typer.BadParameter(f"unknown --format {data_format!r}: nezha is the one known")
+    nezha = nezha or data
+    reference: dict[str, dict[str, rca.Series]] = {}
     if nezha is not None:
         series, faults, pairs = rca_nezha.load(nezha)
+        reference = rca_nezha.load_reference(nezha)
     elif metrics is not None and labels is not None:
         series = rca.load_metrics(metrics)
         faults = rca.load_labels(labels, list(series))
         pairs = rca.load_edges(edges) if edges else []
     else:
-        raise typer.BadParameter("give --nezha DIR, or --metrics and --labels")
-    ours, baseline = rca.evaluate(series, faults, pairs)
-    rows = {"diagnosis": ours, "z-score baseline": baseline}
-    scores = {
-        name: {f"AS@{k}": round(report.accuracy_at(k), 4) for k in (1, 3, 5)}
-        for name, report in rows.items()
-    }
+        raise typer.BadParameter("give --format nezha DIR, or --metrics and --labels")
+    rows = rca.evaluate(series, faults, pairs, reference=reference)
+    days = sorted({case.time.date() for case in rows[rca.RANKINGS[0]].cases})
+
+    def scores(day: date | None = None) -> dict[str, dict[str, float]]:
+        return {
+            name: {
+                f"AS@{k}": round(report.on(day).accuracy_at(k) if day else report.accuracy_at(k), 4)
+                for k in (1, 3, 5)
+            }
+            for name, report in rows.items()
+        }
+
     if as_json:
-        _out(json.dumps({"labels": len(ours.cases), **scores}))
+        by_day = {str(day): scores(day) for day in days} if len(days) > 1 else {}
+        _out(json.dumps({"labels": len(faults), **scores(), "by_day": by_day}))
         return
-    _out(f"{len(ours.cases)} labelled faults")
-    for name, got in scores.items():
-        _out(f"  {name:<17} " + ", ".join(f"{k} {v:.2%}" for k, v in got.items()))
+    _out(f"{len(faults)} labelled faults")
+    for name, got in scores().items():
+        _out(f"  {name:<24} " + ", ".join(f"{k} {v:.2%}" for k, v in got.items()))
+    for day in days if len(days) > 1 else []:
+        _out(f"{day}: {len(rows[rca.RANKINGS[0]].on(day).cases)} labelled faults")
+        for name, got in scores(day).items():
+            _out(f"  {name:<24} " + ", ".join(f"{k} {v:.2%}" for k, v in got.items()))
 
 
 @contextmanager

@@ -9,7 +9,16 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from orchestrator.bench.rca import RcaDataError, evaluate, load_labels, load_metrics
+from orchestrator.bench.rca import (
+    RANKINGS,
+    RcaDataError,
+    evaluate,
+    expected_rank,
+    load_labels,
+    load_metrics,
+)
+
+OURS, LIVE, BASELINE = RANKINGS
 
 START = datetime(2026, 1, 1)
 
@@ -50,10 +59,11 @@ def dataset(tmp_path: Path) -> tuple[Path, Path, list[tuple[str, str]]]:
 def test_the_slow_database_ranks_first(dataset: tuple[Path, Path, list[tuple[str, str]]]) -> None:
     metrics_dir, labels_file, edges = dataset
     metrics = load_metrics(metrics_dir)
-    report, _ = evaluate(metrics, load_labels(labels_file, list(metrics)), edges)
+    reports = evaluate(metrics, load_labels(labels_file, list(metrics)), edges)
 
-    assert [c.rank for c in report.cases] == [1]
-    assert report.accuracy_at(1) == report.accuracy_at(3) == 1.0
+    for name in (OURS, LIVE):
+        assert [c.rank for c in reports[name].cases] == [1]
+        assert reports[name].accuracy_at(1) == reports[name].accuracy_at(3) == 1.0
 
 
 def test_without_the_dependency_graph_precedence_alone_still_finds_it(
@@ -61,7 +71,7 @@ def test_without_the_dependency_graph_precedence_alone_still_finds_it(
 ) -> None:
     metrics_dir, labels_file, _ = dataset
     metrics = load_metrics(metrics_dir)
-    report, _ = evaluate(metrics, load_labels(labels_file, list(metrics)))
+    report = evaluate(metrics, load_labels(labels_file, list(metrics)))[OURS]
     assert report.cases[0].rank is not None
     assert report.accuracy_at(5) == 1.0
 
@@ -89,7 +99,7 @@ def test_labels_in_epoch_seconds_are_read_as_utc(
     at = (START + timedelta(minutes=80)).replace(tzinfo=UTC).timestamp()
     epoch.write_text(json.dumps([{"time": int(at), "service": "db"}]))
     metrics = load_metrics(metrics_dir)
-    report, _ = evaluate(metrics, load_labels(epoch, list(metrics)), edges)
+    report = evaluate(metrics, load_labels(epoch, list(metrics)), edges)[OURS]
     assert [c.rank for c in report.cases] == [1]
 
 
@@ -117,5 +127,44 @@ def test_series_sampled_at_other_periods_and_starts_are_compared_at_the_same_ins
         json.dumps([{"time": (START + timedelta(minutes=80)).isoformat(), "service": "db"}])
     )
     metrics = load_metrics(folder)
-    report, _ = evaluate(metrics, load_labels(labels, list(metrics)), [("api", "db")])
+    report = evaluate(metrics, load_labels(labels, list(metrics)), [("api", "db")])[OURS]
     assert [c.rank for c in report.cases] == [1]
+
+
+def test_a_tie_counts_at_its_expected_place_not_by_name() -> None:
+    """Three services at the same top score: each is at place 2 on average, so the true one
+    is not a hit at 1 because its name sorts first."""
+    scores = [("a", 2.0), ("b", 2.0), ("c", 2.0), ("d", 0.5), ("e", 0.0)]
+    assert expected_rank(scores, "a") == 2.0
+    assert expected_rank(scores, "d") == 4.0
+    assert expected_rank(scores, "e") is None
+
+
+def test_a_fault_free_reference_is_the_normal_an_earlier_fault_does_not_skew(
+    tmp_path: Path,
+) -> None:
+    """db had an earlier fault in the hour before this one (minutes 25 to 50 of the hour before it):
+    against that hour, its new slowdown looks ordinary and its caller's milder one ranks first;
+    against a fault-free reference period, db is first."""
+    rng = np.random.default_rng(7)
+    folder = tmp_path / "metrics"
+    db = _series(rng, 4, 110, 3)
+    for i in range(75, 100):
+        db[i] *= 6
+    _write(folder, "db", "latency", db)
+    _write(folder, "api", "latency", _series(rng, 90, 111, 1.3))
+    labels = tmp_path / "labels.json"
+    labels.write_text(
+        json.dumps([{"time": (START + timedelta(minutes=110)).isoformat(), "service": "db"}])
+    )
+    metrics = load_metrics(folder)
+    faults = load_labels(labels, list(metrics))
+    quiet = {
+        service: {"latency": ([START - timedelta(days=1, minutes=-i) for i in range(360)],
+                              _series(np.random.default_rng(9), level, None, 1) * 3)}
+        for service, level in (("db", 4.0), ("api", 90.0))
+    }  # fmt: skip
+    without = evaluate(metrics, faults, [("api", "db")])[OURS]
+    with_reference = evaluate(metrics, faults, [("api", "db")], reference=quiet)[OURS]
+    assert [c.rank for c in without.cases] == [2]
+    assert [c.rank for c in with_reference.cases] == [1]

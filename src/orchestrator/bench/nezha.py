@@ -10,6 +10,10 @@ A pod's service is its name without the ReplicaSet and pod suffixes
 (rows) and the UTC ``inject_time`` (labels, which the artifact's own code aligns on; its
 ``inject_timestamp`` is inconsistent on some entries). Columns are mapped to the metric roles
 the diagnosis agent reads; ``PodSuccessRate(%)`` is 0 in every row and is left out.
+
+``construct_data/<day>/metric/`` holds the same files for a period the artifact's authors use as
+fault-free: :func:`load_reference` reads it as the normal the diagnosis agent's localisation
+compares with (empty when a copy leaves it out).
 """
 
 from __future__ import annotations
@@ -44,28 +48,38 @@ def load(folder: Path) -> tuple[dict[str, dict[str, Series]], list[tuple[datetim
     days = sorted(p for p in (folder / "rca_data").glob("*") if p.is_dir())
     if not days:
         raise RcaDataError(f"{folder}: no rca_data/<day>/ folders (Nezha's layout)")
-    rows: dict[str, dict[str, list[tuple[datetime, float]]]] = {}
     labels: list[tuple[datetime, str]] = []
     edges: set[tuple[str, str]] = set()
     for day in days:
         labels.extend(_labels(day / f"{day.name}-fault_list.json"))
-        for path in sorted((day / "metric").glob("*_metric.csv")):
-            _rows(path, rows.setdefault(service_of(path.name.removesuffix("_metric.csv")), {}))
         dependency = day / "metric" / "dependency.csv"
         if dependency.is_file():
             with dependency.open(newline="", encoding="utf-8") as handle:
                 edges |= {(r["Source"], r["Target"]) for r in csv.DictReader(handle)}
-    metrics = {
+    metrics = _metrics(days)
+    unknown = sorted({s for _, s in labels} - set(metrics))
+    if unknown:
+        raise RcaDataError(f"{folder}: faults injected into pods with no metrics: {unknown}")
+    return metrics, sorted(labels), sorted(edges)
+
+
+def load_reference(folder: Path) -> dict[str, dict[str, Series]]:
+    """The fault-free period's metrics by service and role, from ``construct_data/``."""
+    return _metrics(sorted(p for p in (folder / "construct_data").glob("*") if p.is_dir()))
+
+
+def _metrics(days: list[Path]) -> dict[str, dict[str, Series]]:
+    rows: dict[str, dict[str, list[tuple[datetime, float]]]] = {}
+    for day in days:
+        for path in sorted((day / "metric").glob("*_metric.csv")):
+            _rows(path, rows.setdefault(service_of(path.name.removesuffix("_metric.csv")), {}))
+    return {
         service: {
             role: ([t for t, _ in sorted(points)], [v for _, v in sorted(points)])
             for role, points in by_role.items()
         }
         for service, by_role in rows.items()
     }
-    unknown = sorted({s for _, s in labels} - set(metrics))
-    if unknown:
-        raise RcaDataError(f"{folder}: faults injected into pods with no metrics: {unknown}")
-    return metrics, sorted(labels), sorted(edges)
 
 
 def _labels(path: Path) -> list[tuple[datetime, str]]:

@@ -7,10 +7,12 @@ Input layout (``docs/benchmarks.md``), so any labelled data set can be converted
     EDGES  (JSON, optional)            [["caller", "dependency"], ...]
 
 For each label, every series is cut from an hour before the fault's time to ten minutes after
-it, on one time grid (:func:`evaluate`), and the diagnosis agent's ``rank_root_causes`` ranks
-the services; a plain z-score ranking (:func:`zscore_ranking`) is scored on the same cuts, side
-by side. AS@k is the share of labels whose true root cause is among the first k. Nezha's
-layout is read directly by ``orchestrator.bench.nezha``.
+it, on one time grid (:func:`evaluate`), and three rankings are scored on the same cuts, side by
+side: the diagnosis agent's localisation (``agents.localisation.rank_by_deviation``, against a
+fault-free reference when the data set has one), the live commander's ``rank_root_causes``, and
+a plain z-score ranking (:func:`zscore_ranking`). AS@k is the share of labels whose true root
+cause is among the first k, a tie counted at its expected place. Nezha's layout is read
+directly by ``orchestrator.bench.nezha``.
 """
 
 from __future__ import annotations
@@ -20,14 +22,15 @@ import itertools
 import json
 import math
 from bisect import bisect_left, bisect_right
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import numpy as np
 
 from agents.diagnosis import rank_root_causes
+from agents.localisation import rank_by_deviation
 from services.errors import CommanderError
 
 
@@ -39,13 +42,18 @@ class RcaDataError(CommanderError):
 class Case:
     time: datetime
     service: str
-    rank: int | None
-    """1-based rank of the true root cause; None when it was not ranked at all."""
+    rank: float | None
+    """1-based rank of the true root cause, its expected place among services with the same
+    score (three tied at the top are each 2.0); None when it was not ranked at all."""
 
 
 @dataclass(frozen=True, slots=True)
 class RcaReport:
     cases: tuple[Case, ...]
+
+    def on(self, day: date) -> RcaReport:
+        """The cases labelled on calendar ``day``."""
+        return RcaReport(tuple(c for c in self.cases if c.time.date() == day))
 
     def accuracy_at(self, k: int) -> float:
         if not self.cases:
@@ -96,22 +104,27 @@ def load_edges(path: Path) -> list[tuple[str, str]]:
         raise RcaDataError(f"{path}: expected a JSON list of [caller, dependency]: {exc}") from exc
 
 
+RANKINGS = ("diagnosis (deviation)", "rank_root_causes (live)", "z-score baseline")
+
+
 def evaluate(
     metrics: dict[str, dict[str, Series]],
     labels: Sequence[tuple[datetime, str]],
     edges: Sequence[tuple[str, str]] = (),
     *,
+    reference: Mapping[str, Mapping[str, Series]] | None = None,
     before: timedelta = timedelta(hours=1),
     after: timedelta = timedelta(minutes=10),
-) -> tuple[RcaReport, RcaReport]:
-    """The diagnosis agent's ranking and the z-score baseline's, on the same cut of each fault.
+) -> dict[str, RcaReport]:
+    """Each of :data:`RANKINGS` scored on the same cut of each fault.
 
     Each fault's cut is ``before`` its time to ``after`` it, on one grid of the data's sampling
     period (the median step between samples), every series read onto it (the last sample at
     or before each grid time, within one period; missing otherwise): so a sample index means
     the same instant in every series, and the fault starts at the same index in all of them.
     Hits count from the fault's time on (``lead=0``): the tail of an earlier fault, in the
-    history, is not this one's.
+    history, is not this one's. ``reference`` (fault-free series by service and metric) is the
+    normal the deviation ranking compares with; without it, the cut's hour before the fault.
     """
     period = _period(metrics)
     stale_after = {  # the grid's period or the series' own, whichever is longer
@@ -121,8 +134,11 @@ def evaluate(
         for service, by in metrics.items()
         for metric, series in by.items()
     }
-    ours: list[Case] = []
-    baseline: list[Case] = []
+    normal = {
+        service: {metric: values for metric, (_, values) in by.items()}
+        for service, by in (reference or {}).items()
+    }
+    cases: dict[str, list[Case]] = {name: [] for name in RANKINGS}
     for when, truth in labels:
         grid = _grid(when - before, when + after, period)
         onset = bisect_left(grid, when)
@@ -133,11 +149,30 @@ def evaluate(
             }
             for service, by in metrics.items()
         }
-        ranked = [n for n, score in rank_root_causes(cut, edges, onset, lead=0) if score > 0]
-        ours.append(Case(when, truth, ranked.index(truth) + 1 if truth in ranked else None))
+        deviation = rank_by_deviation(cut, edges, onset, reference=normal)
+        cases[RANKINGS[0]].append(Case(when, truth, expected_rank(deviation, truth)))
+        # The live ranking orders by its uncapped score and reports it capped: its order is
+        # the ranking, so it is scored by place.
+        live = [n for n, score in rank_root_causes(cut, edges, onset, lead=0) if score > 0]
+        cases[RANKINGS[1]].append(
+            Case(when, truth, live.index(truth) + 1 if truth in live else None)
+        )
         plain = zscore_ranking(cut, onset)
-        baseline.append(Case(when, truth, plain.index(truth) + 1 if truth in plain else None))
-    return RcaReport(tuple(ours)), RcaReport(tuple(baseline))
+        cases[RANKINGS[2]].append(
+            Case(when, truth, plain.index(truth) + 1 if truth in plain else None)
+        )
+    return {name: RcaReport(tuple(got)) for name, got in cases.items()}
+
+
+def expected_rank(scores: Sequence[tuple[str, float]], truth: str) -> float | None:
+    """``truth``'s 1-based place in ``scores``, the mean of the places it shares with services
+    of the same score (ties are not broken by name); None when it scored 0 or not at all."""
+    mine = dict(scores).get(truth, 0.0)
+    if mine <= 0:
+        return None
+    higher = sum(1 for _, score in scores if score > mine)
+    tied = sum(1 for _, score in scores if score == mine)
+    return higher + (tied + 1) / 2
 
 
 def zscore_ranking(cut: dict[str, dict[str, list[float]]], onset: int) -> list[str]:
