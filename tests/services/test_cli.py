@@ -175,7 +175,8 @@ def test_bench_rca_reports_accuracy_at_k(tmp_path: Path) -> None:
     assert result.exit_code == 0, result.output
     perfect = {"AS@1": 1.0, "AS@3": 1.0, "AS@5": 1.0}
     assert json.loads(result.output) == {
-        "labels": 1, "diagnosis": perfect, "z-score baseline": perfect,
+        "labels": 1, "diagnosis (deviation)": perfect, "rank_root_causes (live)": perfect,
+        "z-score baseline": perfect, "by_day": {},
     }  # fmt: skip
 
 
