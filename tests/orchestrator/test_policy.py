@@ -35,7 +35,7 @@ def test_a_change_freeze_blocks_a_rollback_but_not_containment(aws: AwsPort) -> 
     )
 
     assert deploy.detected
-    assert deploy.executed == []
+    assert deploy.executed == ["escalate"]  # nothing changed in AWS; a person is paged
     assert any("vetoed" in e["event"] for e in deploy.timeline)
     assert key.executed == ["deactivate-access-key"]
 
