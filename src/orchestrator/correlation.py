@@ -77,6 +77,7 @@ def correlate(
 ) -> Tracked | None:
     """The incident ``alert`` belongs to, or None when it starts a new one."""
     step = alert["step"]
+    near = related(alert["service"], depends_on)  # once per alert, not per incident
     for incident in incidents:
         if incident.triage is not None:
             continue
@@ -88,7 +89,7 @@ def correlate(
         if repeat and (live or recent_noise):
             return incident
         in_window = step - incident.opened_step <= WINDOW_STEPS
-        if live and in_window and _belongs(alert, incident, depends_on):
+        if live and in_window and _belongs(alert, incident, depends_on, near):
             return incident
     return None
 
@@ -112,13 +113,16 @@ def triage_for(alert: Alert, incidents: Iterable[Tracked]) -> Tracked | None:
     return max(in_window, key=lambda i: i.opened_step, default=None)
 
 
-def _belongs(alert: Alert, incident: Tracked, depends_on: Mapping[str, Iterable[str]]) -> bool:
+def _belongs(
+    alert: Alert, incident: Tracked, depends_on: Mapping[str, Iterable[str]], near: set[str]
+) -> bool:
+    """``near``: the services related to the alert's (``related``)."""
     if (alert["fault_hint"] is not None) != incident.security:
         return False
     service = alert["service"]
     if incident.diagnosed:
         return bool({service, *reachable(service, depends_on)} & incident.services)
-    return bool((incident.alerted or incident.services) & related(service, depends_on))
+    return bool((incident.alerted or incident.services) & near)
 
 
 def related(service: str, depends_on: Mapping[str, Iterable[str]]) -> set[str]:
