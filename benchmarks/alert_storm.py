@@ -47,8 +47,9 @@ from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from benchkit import percentile
+from benchkit import cpu_s, percentile
 from stormkit import (
+    DEFAULT_SERVICES,
     FORMAT_MAX_SERVICES,
     UNIT,
     Plan,
@@ -57,7 +58,6 @@ from stormkit import (
     Trail,
     cluster,
     clustered,
-    cpu_s,
     incidents,
     read_trail,
     send,
@@ -209,7 +209,7 @@ def storm(args: argparse.Namespace, name: str, served: Served, services: list[st
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
-        "--services", type=int, default=FORMAT_MAX_SERVICES,
+        "--services", type=int, default=DEFAULT_SERVICES,
         help=f"services in the estate (the scenario format takes at most {FORMAT_MAX_SERVICES})",
     )  # fmt: skip
     parser.add_argument("--alerts", type=int, default=10_000, help="deliveries per phase")

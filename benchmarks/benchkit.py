@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import multiprocessing
+import os
 import platform
 import threading
 import time
@@ -85,3 +86,12 @@ def start(app: Any) -> tuple[uvicorn.Server, threading.Thread, str]:
         time.sleep(0.05)
     port = server.servers[0].sockets[0].getsockname()[1]
     return server, thread, f"http://127.0.0.1:{port}"
+
+
+def cpu_s(pid: int) -> float:
+    """CPU seconds (user + system) of a process so far, from /proc; 0 where there is none."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")

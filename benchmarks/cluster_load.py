@@ -33,7 +33,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import multiprocessing
-import os
 import platform
 import sys
 import tempfile
@@ -46,7 +45,7 @@ from pathlib import Path
 import httpx
 import psycopg
 import redis
-from benchkit import percentile
+from benchkit import cpu_s, percentile
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
@@ -143,15 +142,6 @@ class Load:
         )
         for side in sides:
             side.seconds += time.perf_counter() - started
-
-
-def cpu_s(pid: int) -> float:
-    """CPU seconds (user + system) of a process so far, from /proc; 0 where there is none."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except OSError:
-        return 0.0
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def processes_cpu(running: Cluster) -> dict[str, float]:

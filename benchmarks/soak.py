@@ -32,7 +32,7 @@ from pathlib import Path
 
 from alert_storm import Phase, run_phase
 from stormkit import (
-    FORMAT_MAX_SERVICES,
+    DEFAULT_SERVICES,
     Plan,
     Served,
     Trail,
@@ -120,7 +120,7 @@ def main() -> None:
     parser.add_argument("--minutes", type=float, default=10.0)
     parser.add_argument("--rate", type=float, default=38.0, help="routed alerts/s, one process")
     parser.add_argument("--cluster-rate", type=float, default=16.0, help="routed alerts/s, cluster")
-    parser.add_argument("--services", type=int, default=FORMAT_MAX_SERVICES)
+    parser.add_argument("--services", type=int, default=DEFAULT_SERVICES)
     parser.add_argument("--repeat", type=int, default=5, help="deliveries per fingerprint")
     parser.add_argument("--warmup", type=float, default=60.0, help="seconds at the same rate")
     parser.add_argument("--every", type=float, default=5.0, help="seconds between samples")

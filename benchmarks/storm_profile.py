@@ -23,7 +23,7 @@ import time
 from functools import partial
 from pathlib import Path
 
-from stormkit import FORMAT_MAX_SERVICES, Plan, write_estate
+from stormkit import DEFAULT_SERVICES, Plan, write_estate
 
 from orchestrator.commander import Commander
 from orchestrator.context import CommanderPolicy
@@ -37,7 +37,7 @@ from services.settings import Settings
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--services", type=int, default=FORMAT_MAX_SERVICES)
+    parser.add_argument("--services", type=int, default=DEFAULT_SERVICES)
     parser.add_argument("--alerts", type=int, default=2000)
     parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--batch", type=int, default=50)
