@@ -217,18 +217,20 @@ def assess(
     ms_per_latency_unit: Mapping[str, float] | None = None,
     slos: Mapping[str, Mapping[str, float]] | None = None,
     ignore: Collection[tuple[str, str]] = (),
+    found: Sequence[Anomaly] | None = None,
 ) -> Assessment:
     """Confirm or close an incident from its metrics (and whether a security finding came).
     ``focus``: the services its alerts are about, whose metrics a noise verdict names
     (``noise_reason``); ``slos``: thresholds past which a metric is anomalous
     (``find_anomalies``); ``ignore``: ``(service, metric)`` pairs that moved for a known
-    reason (capacity the commander changed itself).
+    reason (capacity the commander changed itself); ``found``: the series' anomalies when the
+    caller has them already (``find_anomalies`` with the same persistence and SLOs).
 
     Demand alone is not an incident: when the only anomalies left are request rates, the
     estate is serving more load within every other band, and the verdict says so."""
-    anomalies = [
-        a for a in find_anomalies(series, persistence, slos) if (a.service, a.metric) not in ignore
-    ]
+    if found is None:
+        found = find_anomalies(series, persistence, slos)
+    anomalies = [a for a in found if (a.service, a.metric) not in ignore]
     services = {a.service for a in anomalies}
     if security_finding:
         return Assessment(True, None, "sev1", tuple(anomalies), max(1, len(services)))

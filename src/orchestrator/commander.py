@@ -32,7 +32,6 @@ from langchain_core.runnables import RunnableConfig
 from langgraph.checkpoint.base import BaseCheckpointSaver
 from langgraph.types import Command, StateSnapshot
 
-from agents import detection
 from orchestrator import evidence, intake, journal, tally, triage
 from orchestrator.checkpoints import thread_ids
 from orchestrator.context import RunContext
@@ -554,7 +553,6 @@ class Commander:
     def _scan(self) -> list[Alert]:
         """The detection scorer over every metric of the estate: persistent anomalies become
         alerts (``detector:service:metric``), except a capacity change the commander made."""
-        got = evidence.series(self.ctx, self.ctx.estate.services)
         step = self.ctx.clock.step
         return [
             Alert(
@@ -566,9 +564,7 @@ class Commander:
                 fault_hint=None,
                 details={"metric": a.metric},
             )
-            for a in detection.find_anomalies(
-                got, self.ctx.policy.persistence, evidence.slos(self.ctx)
-            )
+            for a in evidence.anomalies(self.ctx, self.ctx.policy.persistence)
             if not (a.metric == "capacity" and a.service in self.ctx.scaled)
         ]
 

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Protocol
 
+from agents.detection import Anomaly
 from agents.finops import Budget
 from agents.security import Policy
 from orchestrator.consensus import ConsensusPolicy
@@ -111,6 +112,10 @@ class RunContext:
     )
     """This step's metric series by the services asked for (metrics of a step never change,
     so the fleet scan, detection, diagnosis and the voters share one read)."""
+    anomaly_cache: dict[tuple[int, int], list[Anomaly]] = field(default_factory=dict)
+    """This step's anomalies over the whole estate by persistence (``evidence.anomalies``):
+    scored once per step, so the fleet scan and every incident's detection of that step share
+    the scoring as they share the series (a storm opens many incidents in one step)."""
     reads_cache: dict[tuple[int, str], Snapshot] = field(default_factory=dict)
     """This step's capacity and revision per service (``evidence.snapshots``), read once, with
     the logs, for the services diagnosis may blame: the stages and the five voters of a step

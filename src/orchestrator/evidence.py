@@ -7,6 +7,8 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
+from agents import detection
+from agents.detection import Anomaly
 from agents.model import ServiceFacts
 from orchestrator.context import Clock, RunContext
 from orchestrator.state import Alert
@@ -34,6 +36,19 @@ def series(ctx: RunContext, services: Iterable[str]) -> dict[str, dict[str, list
     fresh = _read_series(ctx, wanted)
     ctx.series_cache[(step, wanted)] = fresh
     return fresh
+
+
+def anomalies(ctx: RunContext, persistence: int) -> list[Anomaly]:
+    """Detection's anomalies over every metric of the estate whose last ``persistence`` points
+    are anomalous (``detection.find_anomalies`` with the estate's SLOs), scored once per step."""
+    step = ctx.clock.step
+    key = (step, persistence)
+    for stale in [k for k in ctx.anomaly_cache if k[0] != step]:
+        del ctx.anomaly_cache[stale]
+    if key not in ctx.anomaly_cache:
+        got = series(ctx, ctx.estate.services)
+        ctx.anomaly_cache[key] = detection.find_anomalies(got, persistence, slos(ctx))
+    return ctx.anomaly_cache[key]
 
 
 def _read_series(ctx: RunContext, services: Iterable[str]) -> dict[str, dict[str, list[float]]]:

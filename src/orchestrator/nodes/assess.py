@@ -35,6 +35,7 @@ def detect(state: IncidentState, runtime: Runtime[RunContext]) -> dict[str, Any]
         },
         slos=evidence.slos(ctx),
         ignore={(service, "capacity") for service in ctx.scaled},
+        found=evidence.anomalies(ctx, ctx.policy.persistence),
     )
     anomalies: list[dict[str, Any]] = [
         {
@@ -66,7 +67,7 @@ def detect(state: IncidentState, runtime: Runtime[RunContext]) -> dict[str, Any]
             "timeline": [_entry(step, f"confirmed {assessment.severity}: " + _summary(anomalies))],
         }
     checks = state.get("confirm_checks", 0)
-    recent = detection.find_anomalies(got, persistence=1, slos=evidence.slos(ctx))
+    recent = evidence.anomalies(ctx, persistence=1)
     if recent and checks < ctx.policy.persistence - 1:
         return {
             "status": "open",
