@@ -29,6 +29,8 @@ class ScenarioResult(BaseModel):
     root_cause: RootCauseResult | None = None
     hypotheses: list[RootCauseResult] = Field(default_factory=list)
     """Every hypothesis of the first confirmed incident's last diagnosis, best first."""
+    root_causes: list[RootCauseResult] = Field(default_factory=list)
+    """Each confirmed incident's top cause, in the order they were confirmed."""
     proposed: list[str] = Field(default_factory=list)
     executed: list[str] = Field(default_factory=list)
     forbidden_executed: list[str] = Field(default_factory=list)
@@ -54,6 +56,8 @@ class Outcome:
     detected: bool
     ttd_s: int | None
     root_cause: RootCauseResult | None
+    causes: list[RootCauseResult]
+    """Each confirmed incident's top cause, in the order they were confirmed."""
     executed: list[str]
     approval_requested: bool
     recovered: bool
@@ -79,18 +83,37 @@ def failed_expectations(expect: Expect | None, outcome: Outcome) -> list[str]:
             )
     elif expect.detect_within is not None:
         failed.append("detect_within: not detected")
+    named = {(c.service, c.fault) for c in outcome.causes}
     if expect.root_cause is not None:
         got = outcome.root_cause
+        wanted = (expect.root_cause.service, expect.root_cause.fault.value)
         if got is None:
             failed.append("root_cause: no root cause named")
-        elif (got.service, got.fault) != (expect.root_cause.service, expect.root_cause.fault):
+        elif expect.root_causes is not None:
+            if wanted not in named:
+                failed.append(
+                    f"root_cause: {'/'.join(wanted)} is no confirmed incident's top cause "
+                    f"(named: {_causes(outcome.causes)})"
+                )
+        elif (got.service, got.fault) != wanted:
             failed.append(
-                f"root_cause: named {got.service}/{got.fault}, expected "
-                f"{expect.root_cause.service}/{expect.root_cause.fault.value}"
+                f"root_cause: named {got.service}/{got.fault}, expected {'/'.join(wanted)}"
+            )
+    executed = set(outcome.executed)
+    for index, cause in enumerate(expect.root_causes or []):
+        wanted = (cause.service, cause.fault.value)
+        if wanted not in named:
+            failed.append(
+                f"root_causes[{index}]: {'/'.join(wanted)} is no confirmed incident's top cause "
+                f"(named: {_causes(outcome.causes)})"
+            )
+        if cause.any_of and not executed & set(cause.any_of):
+            failed.append(
+                f"root_causes[{index}].any_of: none of {', '.join(cause.any_of)} was executed "
+                f"(for {'/'.join(wanted)})"
             )
     remediation = expect.remediation
     if remediation is not None:
-        executed = set(outcome.executed)
         if remediation.any_of and not executed & set(remediation.any_of):
             failed.append(
                 f"remediation.any_of: none of {', '.join(remediation.any_of)} was executed"
@@ -111,3 +134,7 @@ def failed_expectations(expect: Expect | None, outcome: Outcome) -> list[str]:
                 f"expected {expect.recovered_within}s"
             )
     return failed
+
+
+def _causes(causes: list[RootCauseResult]) -> str:
+    return ", ".join(f"{c.service}/{c.fault}" for c in causes) or "none"

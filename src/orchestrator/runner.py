@@ -138,6 +138,7 @@ def run_scenario(
         incident_ids=[s["incident_id"] for s in states if s.get("confirmed_step") is not None],
         root_cause=outcome.root_cause,
         hypotheses=_hypotheses(states),
+        root_causes=outcome.causes,
         proposed=_proposed(states),
         executed=outcome.executed,
         forbidden_executed=[a for a in outcome.executed if a in forbidden],
@@ -246,12 +247,16 @@ def _outcome(
     ttd = None
     if confirmed and onset is not None:
         ttd = max(0, confirmed[0].get("confirmed_step", 0) - onset) * scenario.step
-    root = None
-    if confirmed and confirmed[0].get("hypotheses"):
-        top = confirmed[0].get("hypotheses", [])[0]
-        root = RootCauseResult(
+    causes = [
+        RootCauseResult(
             service=top["service"], fault=top["fault"], rank=1, confidence=top["confidence"]
         )
+        for s in confirmed
+        for top in s.get("hypotheses", [])[:1]
+    ]
+    root = None
+    if confirmed and confirmed[0].get("hypotheses"):
+        root = causes[0]
     executed = [
         a["action"] for s in states for a in s.get("actions", []) if a["status"] == "succeeded"
     ]
@@ -262,6 +267,7 @@ def _outcome(
         detected=bool(confirmed),
         ttd_s=ttd,
         root_cause=root,
+        causes=causes,
         executed=executed,
         approval_requested=any(s.get("approval_requested") for s in states),
         recovered=recovered,

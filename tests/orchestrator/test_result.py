@@ -6,13 +6,16 @@ from orchestrator.result import Outcome, RootCauseResult, failed_expectations
 from services.scenario.model import Expect
 
 
+def _cause(service: str, fault: str) -> RootCauseResult:
+    return RootCauseResult(service=service, fault=fault, rank=1, confidence=0.9)
+
+
 def _outcome(**changes: object) -> Outcome:
     base: dict[str, object] = {
         "detected": True,
         "ttd_s": 120,
-        "root_cause": RootCauseResult(
-            service="checkout", fault="bad-deploy", rank=1, confidence=0.9
-        ),
+        "root_cause": _cause("checkout", "bad-deploy"),
+        "causes": [_cause("checkout", "bad-deploy")],
         "executed": ["rollback-deployment"],
         "approval_requested": False,
         "recovered": True,
@@ -95,3 +98,46 @@ def test_required_approval_must_be_asked() -> None:
 def test_unrecovered_runs_fail_recovered_within() -> None:
     failed = failed_expectations(EXPECT, _outcome(recovered=False, ttr_s=None))
     assert failed == ["recovered_within: not recovered by the end of the run"]
+
+
+TWO_CAUSES = Expect.model_validate(
+    {
+        "incident": True,
+        "root_cause": {"service": "orders-db", "fault": "connection-exhaustion"},
+        "root_causes": [
+            {
+                "service": "orders-db",
+                "fault": "connection-exhaustion",
+                "any_of": ["reboot-database"],
+            },
+            {"service": "search-db", "fault": "disk-full", "any_of": ["increase-storage"]},
+        ],
+    }
+)
+
+
+def test_several_causes_pass_in_whichever_order_the_incidents_confirmed_them() -> None:
+    # The disk was confirmed first: v1 would fail root_cause; the extension judges the set.
+    causes = [_cause("search-db", "disk-full"), _cause("orders-db", "connection-exhaustion")]
+    run = _outcome(
+        root_cause=causes[0], causes=causes, executed=["increase-storage", "reboot-database"]
+    )
+    assert failed_expectations(TWO_CAUSES, run) == []
+
+
+def test_a_cause_no_incident_named_and_a_cause_left_unaddressed_are_each_reported() -> None:
+    causes = [_cause("orders-db", "connection-exhaustion")]
+    run = _outcome(root_cause=causes[0], causes=causes, executed=["increase-storage"])
+    failed = failed_expectations(TWO_CAUSES, run)
+    assert failed == [
+        "root_causes[0].any_of: none of reboot-database was executed "
+        "(for orders-db/connection-exhaustion)",
+        "root_causes[1]: search-db/disk-full is no confirmed incident's top cause "
+        "(named: orders-db/connection-exhaustion)",
+    ]
+
+
+def test_without_root_causes_root_cause_is_still_the_first_incident_s() -> None:
+    causes = [_cause("search-db", "disk-full"), _cause("checkout", "bad-deploy")]
+    failed = failed_expectations(EXPECT, _outcome(root_cause=causes[0], causes=causes))
+    assert failed == ["root_cause: named search-db/disk-full, expected checkout/bad-deploy"]

@@ -394,6 +394,13 @@ class RootCause(_Open):
     fault: FaultKind
 
 
+class ExpectedCause(RootCause):
+    """One of several independent root causes (``expect.root_causes``, an extension of v1:
+    docs/scenarios.md); ``any_of``: actions of which one must be executed for it."""
+
+    any_of: list[ActionKind] = Field(default_factory=list)
+
+
 class Remediation(_Open):
     any_of: list[ActionKind] = Field(default_factory=list)
     forbidden: list[ActionKind] = Field(default_factory=list)
@@ -411,6 +418,10 @@ class Expect(_Open):
     incident: bool | None = None
     detect_within: Duration | None = None
     root_cause: RootCause | None = None
+    root_causes: list[ExpectedCause] | None = None
+    """Every independent root cause, each to be the top cause of some confirmed incident (an
+    extension of v1: docs/scenarios.md); with it, ``root_cause`` is judged the same way
+    instead of against the first incident only, so the causes may be confirmed in any order."""
     remediation: Remediation | None = None
     recovered_within: Duration | None = None
 
@@ -493,11 +504,15 @@ class Scenario(BaseModel):
                     )
             if event.at >= self.duration:
                 problems.append(f"{where}.at: {event.at}s is not before the end ({self.duration}s)")
-        cause = self.expect.root_cause if self.expect else None
-        if cause is not None and cause.service not in kinds:
-            problems.append(
-                f"expect.root_cause.service: {cause.service!r} is not a service of this file"
-            )
+        named: list[tuple[str, RootCause]] = []
+        if self.expect is not None:
+            if self.expect.root_cause is not None:
+                named.append(("expect.root_cause", self.expect.root_cause))
+            for index, each in enumerate(self.expect.root_causes or []):
+                named.append((f"expect.root_causes[{index}]", each))
+        for where, cause in named:
+            if cause.service not in kinds:
+                problems.append(f"{where}.service: {cause.service!r} is not a service of this file")
         if problems:
             raise FieldProblemsError(problems)
         return self

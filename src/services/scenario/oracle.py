@@ -5,10 +5,9 @@ incident commander must meet. Every rule cites a section of ``shared/spec/scenar
 ("Event kinds", "Actions", "Services", the ``protected`` field) and is documented in
 ``docs/scenarios.md``. It never looks at what the commander does: it is not tuned to pass.
 
-Where format v1 cannot say what a good run is (several independent root causes, two fixes that
-must both run, escalation as the right decision), the oracle still records the truth in its
-``Verdict`` (``causes``, ``fixes``, ``escalate``) so a benchmark can measure it, and writes into
-``expect`` only what v1 can state.
+Where format v1 cannot say what a good run is (several independent root causes, each with a
+fix that must run), the oracle writes the compatible extension ``expect.root_causes``
+(docs/scenarios.md), which a v1 runner loads with a warning and ignores.
 """
 
 from __future__ import annotations
@@ -161,9 +160,7 @@ class Verdict:
         if not self.incident:
             return {"incident": False, "remediation": {"forbidden": _names(self.forbidden)}}
         first = self.causes[0]
-        remediation: dict[str, Any] = {}
-        if first.fixes:
-            remediation["any_of"] = _names(first.fixes)
+        remediation: dict[str, Any] = {"any_of": _remedy(first)}
         remediation["forbidden"] = _names(self.forbidden)
         if self.approval is not None:
             remediation["approval"] = self.approval
@@ -173,6 +170,12 @@ class Verdict:
             "root_cause": {"service": first.service, "fault": first.fault.value},
             "remediation": remediation,
         }
+        distinct = {(c.service, c.fault): c for c in reversed(self.causes)}  # a recurrence is one
+        if len(distinct) > 1:
+            block["root_causes"] = [
+                {"service": c.service, "fault": c.fault.value, "any_of": _remedy(c)}
+                for c in sorted(distinct.values(), key=self.causes.index)
+            ]
         if self.recovered_within_s is not None:
             block["recovered_within"] = _minutes(self.recovered_within_s)
         return block
@@ -248,6 +251,12 @@ def judge(scenario: Scenario) -> Verdict:
             for cause in causes
         )
     return Verdict(True, tuple(causes), frozenset(forbidden), detect, recovered)
+
+
+def _remedy(cause: Cause) -> list[str]:
+    """The actions of which one a good run takes for ``cause``: one that addresses it, or
+    where none in the vocabulary does, a page to a person (spec "Actions": escalate)."""
+    return _names(cause.fixes or {A.ESCALATE})
 
 
 def _names(actions: Iterable[ActionKind]) -> list[str]:

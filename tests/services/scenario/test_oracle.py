@@ -142,7 +142,7 @@ def test_no_remedy_in_the_vocabulary_means_escalation_and_no_recovery_promise() 
     expect = verdict.expect()
 
     assert verdict.escalate
-    assert "any_of" not in expect["remediation"]
+    assert expect["remediation"]["any_of"] == ["escalate"]  # a page to a person
     assert "recovered_within" not in expect
     assert expect["root_cause"] == {"service": "db", "fault": "cpu-saturation"}
 
@@ -162,6 +162,15 @@ def test_two_faults_name_the_one_confirmed_first_and_need_both_fixes() -> None:
     assert verdict.recovered_within_s == 10 * 60 + 180 + 600
     assert verdict.needed == {A.INCREASE_STORAGE, A.ROLLBACK_DEPLOYMENT}
     assert verdict.approval is None  # one cause auto, one undecided: v1 cannot say both
+    # v1 names one cause; the extension names both, each with what must run for it
+    assert verdict.expect()["root_causes"] == [
+        {"service": "api", "fault": "bad-deploy", "any_of": ["rollback-deployment"]},
+        {"service": "safe-db", "fault": "disk-full", "any_of": ["increase-storage"]},
+    ]
+
+
+def test_one_cause_needs_no_extension() -> None:
+    assert "root_causes" not in judge(scenario(fault("bad-deploy", "api"))).expect()
 
 
 def test_timings_follow_the_faults_ramps() -> None:
