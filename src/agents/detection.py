@@ -106,8 +106,11 @@ def score_at(
         return 0.0
     centre = float(np.median(history))
     spread = float(median_abs_deviation(history, scale="normal"))
-    # A flat history has no spread: fall back to 2 % of its level, then to a tiny floor.
-    spread = max(spread, 0.02 * abs(centre), 1e-9)
+    # A flat history has no spread: fall back to 2 % of its level, then to a tiny floor. A
+    # count reported in whole units (concurrent executions, connections) cannot move by less
+    # than one: between 4 and 5 its noise has no spread, yet one unit is not an anomaly.
+    resolution = 1.0 if bool(np.all(history == np.round(history))) else 0.0
+    spread = max(spread, 0.02 * abs(centre), resolution, 1e-9)
     deviation = float(x[i]) - centre
     if direction:
         deviation = max(0.0, deviation * direction)

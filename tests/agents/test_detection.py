@@ -244,6 +244,16 @@ def test_flat_noise_is_never_reported_however_noisy(noise: float) -> None:
     assert find_anomalies(series, persistence=3) == []
 
 
+def test_a_count_moving_by_one_unit_is_noise_and_a_real_rise_is_not() -> None:
+    # ConcurrentExecutions of a quiet function: whole numbers, 4 or 5 with no spread between.
+    quiet = [4.0, 4.0, 5.0, 4.0, 4.0, 4.0, 5.0, 4.0, 4.0, 4.0, 4.0, 4.0]
+    series = {"search": {"concurrency": [*quiet, 5.0, 5.0, 5.0, 5.0]}}
+    risen = {"search": {"concurrency": [*quiet, 14.0, 15.0, 15.0, 16.0]}}
+
+    assert find_anomalies(series, persistence=3) == []
+    assert [a.metric for a in find_anomalies(risen, persistence=3)] == ["concurrency"]
+
+
 # -- assess -------------------------------------------------------------------------------------
 
 
