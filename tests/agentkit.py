@@ -72,8 +72,11 @@ def service(name: str = "checkout", **changes: Any) -> ServiceFacts:
         exposed_ports=[],
         access_key_id=None,
         pressure=1.0,
+        at_stake_per_min=1_000.0,
     )
     facts.update(changes)  # type: ignore[typeddict-item]
+    if "at_stake_per_min" not in changes:  # no callers: its own downtime only
+        facts["at_stake_per_min"] = facts["downtime_cost_per_min"]
     return facts
 
 

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from agents.detection import ANOMALOUS, BAD_DIRECTION, anomaly_scores
-from agents.model import AgentName, Candidate, Hypothesis, Stance, Vote, vote
+from agents.model import AgentName, Candidate, Hypothesis, Stance, Vote, cause_of, vote
 
 MIN_CONFIDENCE = 0.3
 SYMPTOM_DISCOUNT = 0.35
@@ -237,7 +237,7 @@ def diagnose(evidence: Evidence, *, limit: int = 3) -> list[Hypothesis]:
 def vote_on(candidate: Candidate, hypotheses: Sequence[Hypothesis]) -> Vote:
     """Approve what cures a hypothesis (more strongly the better it ranks); reject the rest."""
     for rank, hyp in enumerate(hypotheses):
-        if hyp["service"] == candidate["service"] and hyp["fault"] == candidate["addresses"]:
+        if hyp["service"] == cause_of(candidate) and hyp["fault"] == candidate["addresses"]:
             return vote(
                 AgentName.DIAGNOSIS,
                 candidate,

@@ -12,6 +12,10 @@ GIB_MONTH_USD = 0.115
 """gp3 storage price per GiB-month, us-east-1."""
 EXPECTED_OUTAGE_MIN = 30.0
 """Minutes of breach an effective action is assumed to spare."""
+SATURATED_PRESSURE = 1.5
+"""``ServiceFacts.pressure`` (CPU over a 60 % target) from which a service runs at 90 % CPU or
+more: past its capacity, where "load above capacity raises CPU, then latency, then errors"
+(the scenario spec), so its breach is coming even before its SLO metrics show it."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,7 +48,9 @@ def vote_on(
 ) -> Vote:
     service = facts[candidate["service"]]
     cost = monthly_cost(candidate, service)
-    downtime = service["downtime_cost_per_min"] * EXPECTED_OUTAGE_MIN if slo_breached else 0.0
+    # An overloaded dependency fails its callers' requests too: their downtime is at stake.
+    at_stake = slo_breached or service["pressure"] >= SATURATED_PRESSURE
+    downtime = service["at_stake_per_min"] * EXPECTED_OUTAGE_MIN if at_stake else 0.0
     evidence = [
         f"monthly cost {cost:+,.0f} USD",
         f"downtime avoided ~{downtime:,.0f} USD",

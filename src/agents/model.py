@@ -58,6 +58,10 @@ class Candidate(TypedDict):
     expected_effect: str
     rollback: str | None
     rank: int
+    cause: NotRequired[str]
+    """The service of the hypothesis this action addresses when it is not ``service`` itself:
+    capacity for a dependency that a traffic spike's load reaches addresses the spike on the
+    service it hit. Absent: ``service``."""
 
 
 class Vote(TypedDict):
@@ -92,9 +96,11 @@ def make_candidate(
     effect: str,
     rollback: str | None,
     rank: int,
+    cause: str | None = None,
 ) -> Candidate:
-    """A candidate for ``action`` on ``service``; its id follows from action, service, params."""
-    return Candidate(
+    """A candidate for ``action`` on ``service``; its id follows from action, service, params.
+    ``cause``: the service of the hypothesis it addresses, when another (``Candidate.cause``)."""
+    candidate = Candidate(
         id=candidate_id(action, service["name"], params),
         action=action,
         service=service["name"],
@@ -109,6 +115,14 @@ def make_candidate(
         rollback=rollback,
         rank=rank,
     )
+    if cause is not None and cause != service["name"]:
+        candidate["cause"] = cause
+    return candidate
+
+
+def cause_of(candidate: Candidate) -> str:
+    """The service whose hypothesis ``candidate`` addresses (``Candidate.cause``)."""
+    return candidate.get("cause", candidate["service"])
 
 
 def vote(
@@ -144,6 +158,9 @@ class ServiceFacts(TypedDict):
     max_capacity: int
     unit_cost_per_hour: float
     downtime_cost_per_min: float
+    at_stake_per_min: float
+    """What a minute of this service failing costs: its own downtime and that of every service
+    that calls it, directly or not (their requests fail with it)."""
     previous_revision: str | None
     compromised_instances: list[str]
     exposed_ports: list[int]

@@ -77,13 +77,24 @@ Containment for security faults is the security agent's to propose
 (``agents.security.propose_containment``)."""
 
 
+LOAD_CARRIED = frozenset({"traffic-spike"})
+"""Faults whose harm is load the service passes on: every request it serves calls its
+dependencies, so the spike's load saturates them too, and capacity where it lands addresses the
+same cause."""
+
+
 def propose(
     hypotheses: Sequence[Hypothesis],
     facts: Mapping[str, ServiceFacts],
     *,
     exclude: Sequence[str] = (),
+    below: Mapping[str, Sequence[str]] | None = None,
 ) -> list[Candidate]:
-    """Candidates for the hypotheses, in order; ``exclude`` holds ids already tried."""
+    """Candidates for the hypotheses, in order; ``exclude`` holds ids already tried.
+
+    ``below``: for a service, the services its requests reach (its dependencies, transitively,
+    nearest first). For a load-carried fault (``LOAD_CARRIED``), each of them that the load
+    saturates (``ServiceFacts.pressure``) gets scale-out for the same cause, after the target."""
     out: list[Candidate] = []
     seen: set[str] = set(exclude)
     for hyp in hypotheses:
@@ -93,28 +104,36 @@ def propose(
         # Only plays that address the fault, on the kinds they act on: where none fits (a CPU
         # saturated database, say), nothing is proposed and the incident is escalated with
         # that reason; a reboot "to see" would drop every connection and fix nothing.
+        targets = [service]
+        if hyp["fault"] in LOAD_CARRIED:
+            reached = (below or {}).get(hyp["service"], ())
+            targets += [facts[name] for name in reached if name in facts]
         for play in PLAYBOOK.get(hyp["fault"], []):
-            params = _params(play.action, hyp, service)
-            if params is None:
-                continue
-            candidate = make_candidate(
-                play.action,
-                service,
-                params,
-                addresses=hyp["fault"],
-                # a rolling replacement of two or more never drops below serving capacity
-                risk="low"
-                if play.action == "restart-service" and service["capacity"] >= 2
-                else play.risk,
-                reversible=play.reversible,
-                destructive=play.destructive,
-                effect=play.effect,
-                rollback=play.rollback,
-                rank=len(out),
-            )
-            if candidate["id"] not in seen:
-                seen.add(candidate["id"])
-                out.append(candidate)
+            for target in targets:
+                if target is not service and play.action != "scale-out":
+                    continue
+                params = _params(play.action, hyp, target)
+                if params is None:
+                    continue
+                candidate = make_candidate(
+                    play.action,
+                    target,
+                    params,
+                    addresses=hyp["fault"],
+                    # a rolling replacement of two or more never drops below serving capacity
+                    risk="low"
+                    if play.action == "restart-service" and target["capacity"] >= 2
+                    else play.risk,
+                    reversible=play.reversible,
+                    destructive=play.destructive,
+                    effect=play.effect,
+                    rollback=play.rollback,
+                    rank=len(out),
+                    cause=hyp["service"],
+                )
+                if candidate["id"] not in seen:
+                    seen.add(candidate["id"])
+                    out.append(candidate)
     return out
 
 

@@ -150,6 +150,24 @@ def scope(services: Iterable[str], depends_on: Mapping[str, Iterable[str]]) -> s
     return out
 
 
+def downstream(service: str, depends_on: Mapping[str, Iterable[str]]) -> list[str]:
+    """The services ``service``'s requests reach: its dependencies, transitively, nearest first
+    (breadth first, each once, in the estate's order within a level)."""
+    out: list[str] = []
+    seen = {service}
+    level = [service]
+    while level:
+        following: list[str] = []
+        for name in level:
+            for dep in depends_on.get(name, []):
+                if dep not in seen:
+                    seen.add(dep)
+                    out.append(dep)
+                    following.append(dep)
+        level = following
+    return out
+
+
 def reachable(start: str, links: Mapping[str, Iterable[str]]) -> set[str]:
     """Every node reachable from ``start`` along ``links`` (``start`` itself only on a cycle)."""
     seen: set[str] = set()

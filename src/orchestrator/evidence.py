@@ -11,6 +11,7 @@ from agents import detection
 from agents.detection import Anomaly
 from agents.model import ServiceFacts
 from orchestrator.context import Clock, RunContext
+from orchestrator.correlation import reachable
 from orchestrator.state import Alert
 from services.aws import snapshot, telemetry
 from services.aws.resources import ServiceResources, metric_ids
@@ -195,6 +196,8 @@ def facts(
             max_capacity=profile.max_capacity,
             unit_cost_per_hour=profile.unit_cost_per_hour,
             downtime_cost_per_min=profile.downtime_cost_per_min,
+            at_stake_per_min=profile.downtime_cost_per_min
+            + sum(ctx.catalogue[c].downtime_cost_per_min for c in _callers(ctx, name)),
             previous_revision=change.previous if change else None,
             compromised_instances=sorted(
                 {str(a["details"]["instance_id"]) for a in mine if a["details"].get("instance_id")}
@@ -215,6 +218,15 @@ def facts(
             ),
         )
     return out
+
+
+def _callers(ctx: RunContext, service: str) -> set[str]:
+    """Every service whose requests reach ``service``, directly or through others."""
+    callers: dict[str, list[str]] = {}
+    for caller, needs in ctx.estate.depends_on.items():
+        for dep in needs:
+            callers.setdefault(dep, []).append(caller)
+    return reachable(service, callers) - {service}
 
 
 def _pressure(

@@ -106,3 +106,6 @@ class VoteTask(TypedDict):
     hypotheses: list[Hypothesis]
     anomalies: list[dict[str, Any]]
     services: list[str]
+    onset_step: NotRequired[int | None]
+    """The incident's onset: the facts the voters read (load against before it) are those
+    remediation proposed from. Absent in a task checkpointed by an older version."""

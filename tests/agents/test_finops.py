@@ -136,3 +136,23 @@ def test_the_vote_shows_its_sums() -> None:
         "downtime avoided ~30,000 USD",
         "budget left 9,000 USD",
     ]
+
+
+def test_a_dependency_s_capacity_weighs_its_callers_downtime_not_only_its_own() -> None:
+    # A supporting service ($100/min) that a critical front door ($10,000/min) calls: 36 more
+    # units at 100 USD/h cost more an hour than its own 30 minutes of downtime, not theirs.
+    big = {"tier": "supporting", "capacity": 4, "unit_cost_per_hour": 100.0}
+    alone = agentkit.service(downtime_cost_per_min=100.0, **big)
+    called = agentkit.service(downtime_cost_per_min=100.0, at_stake_per_min=10_100.0, **big)
+    rich = Budget(monthly_usd=1e9)
+
+    assert _vote(_scale("scale-out", 40), alone, rich)[0] == Stance.REJECT
+    assert _vote(_scale("scale-out", 40), called, rich)[0] == Stance.APPROVE
+
+
+def test_a_saturated_service_s_breach_is_coming_even_before_its_slo_metrics_show_it() -> None:
+    def facts(pressure: float) -> ServiceFacts:
+        return agentkit.service(tier="critical", downtime_cost_per_min=10_000.0, pressure=pressure)
+
+    assert _vote(_scale("scale-out", 8), facts(1.7), slo_breached=False)[0] == Stance.APPROVE
+    assert _vote(_scale("scale-out", 8), facts(1.1), slo_breached=False)[0] == Stance.REJECT

@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 import agentkit
-from agents import remediation
+from agents import diagnosis, remediation
 from agents.model import Hypothesis, ServiceFacts, Stance
 from agents.remediation import PLAYBOOK, propose
 from services.scenario.model import FaultKind
@@ -224,3 +224,31 @@ def test_the_proposer_approves_its_first_choice_most_strongly() -> None:
     assert confidences == sorted(confidences, reverse=True)
     assert confidences[0] > confidences[-1]
     assert remediation.vote_on(agentkit.candidate(rank=50))["confidence"] >= 0.3
+
+
+def test_a_traffic_spike_gets_capacity_wherever_its_load_saturates_along_its_path() -> None:
+    front = agentkit.service("edge-api", capacity=3, pressure=2.2)
+    media = agentkit.service("media", capacity=6, pressure=1.3)  # the spike's load reached it
+    billing = agentkit.service("billing", capacity=3, pressure=0.7)  # it did not here
+    facts = agentkit.estate(front, media, billing)
+    below = {"edge-api": ["media", "billing"]}
+
+    got = propose([_hyp("edge-api", "traffic-spike")], facts, below=below)
+
+    assert [(c["action"], c["service"], c.get("cause")) for c in got] == [
+        ("scale-out", "edge-api", None),
+        ("scale-out", "media", "edge-api"),
+    ]
+    # what diagnosis thinks of it is what it thinks of the spike, not of media on its own
+    vote = diagnosis.vote_on(got[1], [_hyp("edge-api", "traffic-spike", 0.49)])
+    assert (vote["stance"], vote["confidence"]) == (Stance.APPROVE, 0.49)
+
+
+def test_a_fault_inside_one_service_gets_no_capacity_on_its_dependencies() -> None:
+    front = agentkit.service("edge-api", capacity=3, pressure=2.2)
+    media = agentkit.service("media", capacity=6, pressure=1.3)
+    below = {"edge-api": ["media"]}
+
+    got = propose([_hyp("edge-api", "cpu-saturation")], agentkit.estate(front, media), below=below)
+
+    assert {c["service"] for c in got} == {"edge-api"}

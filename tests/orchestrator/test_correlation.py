@@ -3,7 +3,7 @@ two faults in parts of the estate that share nothing apart."""
 
 from __future__ import annotations
 
-from orchestrator.correlation import Tracked, correlate, related
+from orchestrator.correlation import Tracked, correlate, downstream, related
 from orchestrator.state import Alert
 
 # web -> api -> orders-db; web -> search -> search-db; reports -> orders-db; jobs -> queue
@@ -50,3 +50,10 @@ def test_alerts_about_parts_that_share_nothing_are_two_incidents() -> None:
     other: before diagnosis, an alert about one does not join the other's incident."""
     assert correlate(_alert("search-db"), [_incident("orders-db")], DEPENDS_ON) is None
     assert correlate(_alert("queue"), [_incident("api")], DEPENDS_ON) is None
+
+
+def test_downstream_is_every_dependency_nearest_first_each_once() -> None:
+    depends_on = {"edge": ["media", "billing"], "media": ["db", "cache"], "billing": ["db"]}
+
+    assert downstream("edge", depends_on) == ["media", "billing", "db", "cache"]
+    assert downstream("db", depends_on) == []

@@ -13,7 +13,7 @@ from agents import diagnosis, remediation, security
 from agents.model import AgentName, Hypothesis
 from orchestrator import evidence, second_opinion
 from orchestrator.context import RunContext
-from orchestrator.correlation import scope
+from orchestrator.correlation import downstream, scope
 from orchestrator.state import Entry, IncidentState, VoteTask
 
 
@@ -93,9 +93,17 @@ def propose(state: IncidentState, runtime: Runtime[RunContext]) -> dict[str, Any
     ctx = runtime.context
     hypotheses = state.get("hypotheses", [])
     named = [h["service"] for h in hypotheses if h["service"] in ctx.estate.services]
-    facts = evidence.facts(ctx, named, state["alerts"], state.get("onset_step"))
+    below = {
+        h["service"]: downstream(h["service"], ctx.estate.depends_on)
+        for h in hypotheses
+        if h["fault"] in remediation.LOAD_CARRIED and h["service"] in ctx.estate.services
+    }
+    reached = [name for names in below.values() for name in names if name not in named]
+    facts = evidence.facts(
+        ctx, list(dict.fromkeys(named + reached)), state["alerts"], state.get("onset_step")
+    )
     tried = state.get("tried", [])
-    candidates = remediation.propose(hypotheses, facts, exclude=tried)
+    candidates = remediation.propose(hypotheses, facts, exclude=tried, below=below)
     candidates += security.propose_containment(
         hypotheses, facts, exclude=tried, first_rank=len(candidates)
     )
@@ -121,6 +129,7 @@ def fan_out(state: IncidentState) -> list[Send] | Literal["escalate"]:
                 hypotheses=state.get("hypotheses", []),
                 anomalies=state.get("anomalies", []),
                 services=state.get("services", []),
+                onset_step=state.get("onset_step"),
             ),
         )
         for agent in AgentName

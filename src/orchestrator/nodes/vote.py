@@ -21,7 +21,13 @@ def cast(task: VoteTask, runtime: Runtime[RunContext]) -> dict[str, Any]:
     started = time.perf_counter()
     agent = AgentName(task["agent"])
     candidates = task["candidates"]
-    slo_breached = any(a["metric"] in _SLO_METRICS for a in task["anomalies"])
+    # In breach at confirmation, or now (a saturated service's latency rises after it was
+    # confirmed on CPU): the step's anomalies are scored once and shared (diagnosis read them).
+    involved = set(task["services"])
+    slo_breached = any(a["metric"] in _SLO_METRICS for a in task["anomalies"]) or any(
+        a.metric in _SLO_METRICS and a.service in involved
+        for a in evidence.anomalies(ctx, ctx.policy.persistence)
+    )
     votes: list[Vote] = []
     if agent is AgentName.DETECTION:
         assessment = detection.Assessment(
@@ -42,7 +48,9 @@ def cast(task: VoteTask, runtime: Runtime[RunContext]) -> dict[str, Any]:
     elif agent is AgentName.REMEDIATION:
         votes = [remediation.vote_on(c) for c in candidates]
     else:
-        facts = evidence.facts(ctx, sorted({c["service"] for c in candidates}), [])
+        facts = evidence.facts(
+            ctx, sorted({c["service"] for c in candidates}), [], task.get("onset_step")
+        )
         if agent is AgentName.FINOPS:
             votes = [
                 finops.vote_on(c, facts, ctx.policy.budget, slo_breached=slo_breached)
