@@ -31,8 +31,11 @@ lint: $(BIN)/incident-commander
 typecheck: $(BIN)/incident-commander
 	$(BIN)/mypy
 
+# Test files are shared out to one worker per CPU (pytest-xdist; a file stays on one worker, so
+# its module fixtures start once); PYTEST_WORKERS=0 runs them in this process, one at a time.
+PYTEST_WORKERS ?= auto
 pytest: $(BIN)/incident-commander
-	$(BIN)/pytest
+	$(BIN)/pytest -n $(PYTEST_WORKERS) --dist loadfile
 
 scenarios: $(BIN)/incident-commander
 	$(BIN)/incident-commander scenario run --library --check
