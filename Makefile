@@ -32,10 +32,11 @@ typecheck: $(BIN)/incident-commander
 	$(BIN)/mypy
 
 # Test files are shared out to one worker per CPU (pytest-xdist; a file stays on one worker, so
-# its module fixtures start once); PYTEST_WORKERS=0 runs them in this process, one at a time.
+# its module fixtures start once, and the multi-process cluster tests run one after another:
+# tests/conftest.py); PYTEST_WORKERS=0 runs everything in this process, one at a time.
 PYTEST_WORKERS ?= auto
 pytest: $(BIN)/incident-commander
-	$(BIN)/pytest -n $(PYTEST_WORKERS) --dist loadfile
+	$(BIN)/pytest -n $(PYTEST_WORKERS) --dist loadgroup
 
 scenarios: $(BIN)/incident-commander
 	$(BIN)/incident-commander scenario run --library --check

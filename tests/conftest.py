@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
+from pathlib import Path
 from typing import NoReturn
 
 import pytest
@@ -23,6 +24,28 @@ def skip_or_fail(reason: str) -> NoReturn:
     if IN_CI:
         pytest.fail(f"CI=true and a test dependency is missing: {reason}", pytrace=False)
     pytest.skip(reason)
+
+
+ONE_AT_A_TIME = (
+    "cluster/",
+    "services/estate/test_cluster_watch.py",
+    "services/test_serve_restarts.py",
+)
+"""Tests (under ``tests/``) that run whole clusters or restart servers against simulated clocks:
+five or more processes each, timed against the world's pace. Under pytest-xdist they share one
+worker and run one after another, never two at once on a two-core machine."""
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Groups for ``--dist loadgroup``: the tests of a file stay together (their module fixtures
+    start once), and the ``ONE_AT_A_TIME`` files form one group of their own."""
+    root = Path(__file__).parent
+    for item in items:
+        if item.get_closest_marker("xdist_group"):
+            continue
+        where = item.path.relative_to(root).as_posix()
+        group = "one-at-a-time" if where.startswith(ONE_AT_A_TIME) else where
+        item.add_marker(pytest.mark.xdist_group(group))
 
 
 @pytest.fixture(scope="session")
