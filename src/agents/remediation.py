@@ -63,7 +63,8 @@ PLAYBOOK: dict[str, list[Play]] = {
         )
     ],
     "instance-compromise": [
-        Play("isolate-instance", "low", False, False, None, "instance cut off, evidence kept")
+        # destructive: the instance stops serving (a database's host, its data with it)
+        Play("isolate-instance", "low", False, True, None, "instance cut off, evidence kept")
     ],
     "security-group-exposure": [
         Play("revoke-ingress-rule", "low", True, False, None, "port closed to the internet")

@@ -27,6 +27,10 @@ from agents.model import (
 )
 
 CONTAINMENT = frozenset({"deactivate-access-key", "isolate-instance", "revoke-ingress-rule"})
+OUT_OF_SERVICE = frozenset({"isolate-instance"})
+"""Containment that takes running capacity out of service (the instance stops serving): a
+destructive action, which on a protected resource waits for a person (the spec's
+``protected``). Disabling a stolen key or closing an open port cuts only the attacker's path."""
 SECURITY_FAULTS = frozenset(
     {"credential-compromise", "instance-compromise", "security-group-exposure"}
 )
@@ -65,7 +69,7 @@ def propose_containment(
             continue
         candidate = make_candidate(
             action, service, params, addresses=hyp["fault"], risk="low",
-            reversible=rollback is not None, destructive=False, effect=effect,
+            reversible=rollback is not None, destructive=action in OUT_OF_SERVICE, effect=effect,
             rollback=rollback, rank=first_rank + len(out),
         )  # fmt: skip
         if candidate["id"] not in exclude and candidate not in out:

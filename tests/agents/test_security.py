@@ -170,3 +170,16 @@ def test_containment_already_tried_is_not_proposed_again() -> None:
     [first] = security.propose_containment([hyp], agentkit.estate(facts))
 
     assert security.propose_containment([hyp], agentkit.estate(facts), exclude=[first["id"]]) == []
+
+
+@pytest.mark.parametrize(("fault", "facts", "action", "params"), CONTAINMENT_CASES,
+                         ids=[row[0] for row in CONTAINMENT_CASES])  # fmt: skip
+def test_only_isolating_an_instance_is_destructive_containment(
+    fault: str, facts: ServiceFacts, action: str, params: dict[str, Any]
+) -> None:
+    # An isolated instance stops serving: on a protected database, a person decides.
+    hyp = Hypothesis(service=facts["name"], fault=fault, confidence=0.9, evidence=[])
+
+    [candidate] = security.propose_containment([hyp], agentkit.estate(facts))
+
+    assert candidate["destructive"] is (action == "isolate-instance")
