@@ -92,7 +92,7 @@ def advisor_on(stub: BedrockStub, **overrides: object) -> Advisor:
     values: dict[str, object] = {
         "llm_provider": "bedrock",
         "llm_endpoint_url": stub.url,
-        "llm_timeout_s": 2.0,
+        "llm_timeout_s": 10.0,  # generous on a loaded machine; the timeout case sets 0.3
         "llm_retry_backoff_s": 0.01,
         **overrides,
     }

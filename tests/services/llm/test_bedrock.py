@@ -30,7 +30,9 @@ def subject(stub: BedrockStub, **overrides: object) -> Advisor:
     values: dict[str, object] = {
         "llm_provider": "bedrock",
         "llm_endpoint_url": stub.url,
-        "llm_timeout_s": 1.0,
+        # generous: a loaded machine must not turn an answer into a timeout (the timeout test
+        # sets its own, short one)
+        "llm_timeout_s": 10.0,
         "llm_retry_backoff_s": 0.01,
         **overrides,
     }
