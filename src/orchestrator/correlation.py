@@ -132,14 +132,20 @@ def related(service: str, depends_on: Mapping[str, Iterable[str]]) -> set[str]:
     round. Two services that share nothing below are unrelated parts of the estate: alerts
     about both at once are two faults, not one."""
     below = {service} | reachable(service, depends_on)
-    callers: dict[str, set[str]] = {}
-    for caller, needs in depends_on.items():
-        for dep in needs:
-            callers.setdefault(dep, set()).add(caller)
+    callers = callers_of(depends_on)
     out = set(below)
     for name in below:
         out |= reachable(name, callers)
     return out
+
+
+def callers_of(depends_on: Mapping[str, Iterable[str]]) -> dict[str, set[str]]:
+    """The dependency map turned round: service -> the services that call it directly."""
+    callers: dict[str, set[str]] = {}
+    for caller, needs in depends_on.items():
+        for dep in needs:
+            callers.setdefault(dep, set()).add(caller)
+    return callers
 
 
 def scope(services: Iterable[str], depends_on: Mapping[str, Iterable[str]]) -> set[str]:

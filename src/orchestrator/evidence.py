@@ -11,7 +11,7 @@ from agents import detection
 from agents.detection import Anomaly
 from agents.model import ServiceFacts
 from orchestrator.context import Clock, RunContext
-from orchestrator.correlation import reachable
+from orchestrator.correlation import callers_of, reachable
 from orchestrator.state import Alert
 from services.aws import snapshot, telemetry
 from services.aws.resources import ServiceResources, metric_ids
@@ -181,6 +181,7 @@ def facts(
     got = series(ctx, names) if names else {}
 
     now = snapshots(ctx, names)
+    callers = callers_of(ctx.estate.depends_on)  # their downtime is at stake too
     out: dict[str, ServiceFacts] = {}
     for name in names:
         profile = ctx.catalogue[name]
@@ -197,7 +198,9 @@ def facts(
             unit_cost_per_hour=profile.unit_cost_per_hour,
             downtime_cost_per_min=profile.downtime_cost_per_min,
             at_stake_per_min=profile.downtime_cost_per_min
-            + sum(ctx.catalogue[c].downtime_cost_per_min for c in _callers(ctx, name)),
+            + sum(
+                ctx.catalogue[c].downtime_cost_per_min for c in reachable(name, callers) - {name}
+            ),
             previous_revision=change.previous if change else None,
             compromised_instances=sorted(
                 {str(a["details"]["instance_id"]) for a in mine if a["details"].get("instance_id")}
@@ -218,15 +221,6 @@ def facts(
             ),
         )
     return out
-
-
-def _callers(ctx: RunContext, service: str) -> set[str]:
-    """Every service whose requests reach ``service``, directly or through others."""
-    callers: dict[str, list[str]] = {}
-    for caller, needs in ctx.estate.depends_on.items():
-        for dep in needs:
-            callers.setdefault(dep, []).append(caller)
-    return reachable(service, callers) - {service}
 
 
 def _pressure(

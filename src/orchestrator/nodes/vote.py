@@ -21,13 +21,6 @@ def cast(task: VoteTask, runtime: Runtime[RunContext]) -> dict[str, Any]:
     started = time.perf_counter()
     agent = AgentName(task["agent"])
     candidates = task["candidates"]
-    # In breach at confirmation, or now (a saturated service's latency rises after it was
-    # confirmed on CPU): the step's anomalies are scored once and shared (diagnosis read them).
-    involved = set(task["services"])
-    slo_breached = any(a["metric"] in _SLO_METRICS for a in task["anomalies"]) or any(
-        a.metric in _SLO_METRICS and a.service in involved
-        for a in evidence.anomalies(ctx, ctx.policy.persistence)
-    )
     votes: list[Vote] = []
     if agent is AgentName.DETECTION:
         assessment = detection.Assessment(
@@ -48,6 +41,13 @@ def cast(task: VoteTask, runtime: Runtime[RunContext]) -> dict[str, Any]:
     elif agent is AgentName.REMEDIATION:
         votes = [remediation.vote_on(c) for c in candidates]
     else:
+        # In breach at confirmation, or now (a saturated service's latency rises after it was
+        # confirmed on CPU): the step's anomalies are scored once and shared (diagnosis read them).
+        involved = set(task["services"])
+        slo_breached = any(a["metric"] in _SLO_METRICS for a in task["anomalies"]) or any(
+            a.metric in _SLO_METRICS and a.service in involved
+            for a in evidence.anomalies(ctx, ctx.policy.persistence)
+        )
         facts = evidence.facts(
             ctx, sorted({c["service"] for c in candidates}), [], task.get("onset_step")
         )
