@@ -65,13 +65,32 @@ def test_seeds_are_written_a_dash_b() -> None:
             parse_seeds(bad)
 
 
-@pytest.mark.slow
-def test_bench_generated_runs_a_seed_and_scores_it_by_its_verdict() -> None:
+@pytest.fixture(scope="module")
+def seed_127() -> dict[str, object]:
     run = CliRunner().invoke(app, ["bench", "generated", "--seeds", "127-127", "--no-baseline",
                                    "--json"])  # fmt: skip
-
     assert run.exit_code == 0, run.output
     [line] = [json.loads(line) for line in run.stdout.splitlines()]
-    assert (line["seed"], line["klass"]) == (127, "credential-compromise")
-    assert line["avoided_usd"] is None  # no baseline run
-    assert line["passed"] is (line["failed"] == [])
+    return line
+
+
+@pytest.mark.slow
+def test_bench_generated_runs_a_seed_and_scores_it_by_its_verdict(
+    seed_127: dict[str, object],
+) -> None:
+    assert (seed_127["seed"], seed_127["klass"]) == (127, "credential-compromise")
+    assert seed_127["avoided_usd"] is None  # no baseline run
+    assert seed_127["passed"] is (seed_127["failed"] == [])
+
+
+@pytest.mark.slow
+def test_bench_generated_in_processes_scores_each_seed_as_one_process_does(
+    seed_127: dict[str, object],
+) -> None:
+    run = CliRunner().invoke(app, ["bench", "generated", "--seeds", "127-128", "--no-baseline",
+                                   "--jobs", "2", "--json"])  # fmt: skip
+
+    assert run.exit_code == 0, run.output
+    lines = {line["seed"]: line for line in map(json.loads, run.stdout.splitlines())}
+    assert sorted(lines) == [127, 128]
+    assert lines[127] == seed_127
