@@ -55,6 +55,20 @@ def spiked(
     return [float(v) for v in values]
 
 
+def leaking(
+    at: int, rate: float, n: int = LENGTH, *, level: float = 50.0, noise: float = 0.07,
+    seed: int = 1,
+) -> list[float]:
+    """Memory in percent: ``level`` with Gaussian noise of ``noise`` times the level, climbing
+    ``rate`` points a step from ``at`` until it is out of memory (100), then back to ``level``."""
+    values = np.asarray(flat(n, level=level, noise=noise, seed=seed))
+    leaked = 0.0
+    for i in range(at, n):
+        leaked = 0.0 if level + leaked + rate >= 100.0 else leaked + rate
+        values[i] += leaked
+    return [float(min(100.0, v)) for v in values]
+
+
 def service(name: str = "checkout", **changes: Any) -> ServiceFacts:
     """An ECS service of four tasks, important, unprotected, with no security findings."""
     facts = ServiceFacts(

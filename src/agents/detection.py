@@ -34,7 +34,7 @@ from dataclasses import dataclass
 
 import numpy as np
 from numpy.typing import NDArray
-from scipy.stats import median_abs_deviation
+from scipy.stats import kendalltau, median_abs_deviation, theilslopes
 
 from agents import scoring
 from agents.model import AgentName, Candidate, Severity, Stance, Vote, vote
@@ -168,6 +168,10 @@ def find_anomalies(
                 score_at(x, i, direction=direction) for i in range(len(x) - persistence, len(x))
             ]
             if min(tail) < ANOMALOUS:
+                if metric in EXHAUSTED_AT and (
+                    trend := _exhaustion(service, metric, x, persistence)
+                ):
+                    found.append(trend)
                 continue
             onset = len(x) - persistence
             while onset > MIN_HISTORY and score_at(x, onset - 1, direction=direction) >= ANOMALOUS:
@@ -184,6 +188,49 @@ def find_anomalies(
                 )
             )
     return found
+
+
+EXHAUSTED_AT: dict[str, float] = {"memory": 100.0, "free_storage": 0.0}
+"""Metrics of a finite resource, and the value at which it is used up."""
+TREND_POINTS = 10
+TREND_P = 0.01
+EXHAUSTION_STEPS = 30
+"""How far ahead a trend that uses a resource up is an anomaly (30 minutes at one-minute steps)."""
+
+
+def _exhaustion(
+    service: str, metric: str, x: NDArray[np.float64], persistence: int
+) -> Anomaly | None:
+    """A resource running out: the last ``persistence`` windows of ``TREND_POINTS`` points each
+    show a monotonic trend toward its limit (Kendall's tau, p < ``TREND_P``) that reaches it
+    within ``EXHAUSTION_STEPS`` at the window's Theil-Sen slope (Prometheus' ``predict_linear``
+    alert, made robust to noise). A leak climbs a few points a step inside a noisy band, so no
+    single point stands out against the points before it; the trend does. Its onset is the
+    first point of the first window."""
+    limit = EXHAUSTED_AT.get(metric)
+    if limit is None:
+        return None
+    sign = -1.0 if BAD_DIRECTION.get(metric, 0) < 0 else 1.0
+    steps = np.arange(TREND_POINTS)
+    first = len(x) - persistence - TREND_POINTS + 1
+    if first < 0:
+        return None
+    significance = []
+    for end in range(len(x) - persistence + 1, len(x) + 1):
+        window = x[end - TREND_POINTS : end]
+        if not np.isfinite(window).all():
+            return None
+        tau, p = kendalltau(steps, window)
+        slope = sign * float(theilslopes(window, steps).slope)
+        headroom = sign * (limit - float(window[-1]))
+        if not (
+            sign * tau > 0 and p < TREND_P and slope > 0 and headroom < slope * EXHAUSTION_STEPS
+        ):
+            return None
+        significance.append(1.0 - float(p))
+    before = x[max(0, first - WINDOW) : first]
+    baseline = float(np.median(before)) if len(before) else float(x[first])
+    return Anomaly(service, metric, first, float(np.mean(significance)), baseline, float(x[-1]))
 
 
 def _slo_breach(

@@ -15,12 +15,12 @@ When no hypothesis reaches ``MIN_CONFIDENCE`` the answer is ``unknown``, not a g
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Container, Mapping, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
 
-from agents.detection import ANOMALOUS, BAD_DIRECTION, anomaly_scores
+from agents.detection import ANOMALOUS, BAD_DIRECTION, Anomaly, anomaly_scores
 from agents.model import AgentName, Candidate, Hypothesis, Stance, Vote, cause_of, vote
 
 MIN_CONFIDENCE = 0.3
@@ -55,6 +55,12 @@ class Evidence:
     findings: Sequence[tuple[str, str]] = field(default_factory=list)
     """(service, fault kind) named by security findings and API-call events."""
     kinds: Mapping[str, str] = field(default_factory=dict)
+    flagged: Sequence[Anomaly] = field(default_factory=list)
+    """Detection's persistent anomalies over these series (``rank_root_causes``)."""
+    settled: Mapping[str, int] = field(default_factory=dict)
+    """Service -> the index at which an action's fix of a cause on it was verified: its
+    anomalies before that index were that cause's, so they do not count again (the logs of
+    that time are left out where they are read, ``stale``)."""
 
 
 _DEGRADATION = frozenset({"latency", "errors", "throttles", "write_latency", "free_storage"})
@@ -68,6 +74,8 @@ def rank_root_causes(
     onset_index: int,
     *,
     lead: int = 5,
+    settled: Mapping[str, int] | None = None,
+    flagged: Sequence[Anomaly] = (),
 ) -> list[tuple[str, float]]:
     """Services ranked by likelihood of being the root cause, with scores in [0, 1].
 
@@ -81,25 +89,39 @@ def rank_root_causes(
     ``onset_index - lead`` on are ranked last with score 0 (a live incident's onset is an
     estimate, so by default hits a little before it count; a labelled fault time is exact).
     The order is by the uncapped score: two services past 1.0 are not a tie broken by name.
+    A service in ``settled`` counts only its hits from that index on: what it showed before a
+    verified fix was the fixed cause's doing. ``flagged``: detection's persistent anomalies,
+    each a hit at its onset (counted from the same start) with its score, so that one no
+    single point shows (a resource running out on a trend, ``detection.find_anomalies``)
+    places its service too.
     """
+    settled = settled or {}
     first: dict[str, int] = {}
     degraded: dict[str, int] = {}
     loaded: dict[str, int] = {}
     strength: dict[str, float] = {}
+
+    def hit(service: str, metric: str, at: int, score: float) -> None:
+        first[service] = min(first.get(service, at), at)
+        strength[service] = max(strength.get(service, 0.0), score)
+        if metric in _DEGRADATION:
+            degraded[service] = min(degraded.get(service, at), at)
+        if metric in _LOAD:
+            loaded[service] = min(loaded.get(service, at), at)
+
+    def start_of(service: str) -> int:
+        return max(0, onset_index - lead, settled.get(service, 0))
+
     for service, metrics in series.items():
+        start = start_of(service)
         for metric, values in metrics.items():
             scores = anomaly_scores(values, direction=BAD_DIRECTION.get(metric, 0))
-            hits = [
-                i for i in range(max(0, onset_index - lead), len(scores)) if scores[i] >= ANOMALOUS
-            ]
-            if not hits:
-                continue
-            first[service] = min(first.get(service, hits[0]), hits[0])
-            strength[service] = max(strength.get(service, 0.0), float(np.mean(scores[hits])))
-            if metric in _DEGRADATION:
-                degraded[service] = min(degraded.get(service, hits[0]), hits[0])
-            if metric in _LOAD:
-                loaded[service] = min(loaded.get(service, hits[0]), hits[0])
+            hits = [i for i in range(start, len(scores)) if scores[i] >= ANOMALOUS]
+            if hits:
+                hit(service, metric, hits[0], float(np.mean(scores[hits])))
+    for found in flagged:
+        if found.service in series and found.onset_index >= start_of(found.service):
+            hit(found.service, found.metric, found.onset_index, found.score)
     if not first:
         return [(service, 0.0) for service in sorted(series)]
     earliest = min(first.values())
@@ -193,8 +215,20 @@ def suspects(evidence: Evidence) -> list[str]:
     return [service for service, _ in _ranked_suspects(evidence)]
 
 
+def stale(service: str, line: str, fixed_since: Container[str]) -> bool:
+    """Whether a log line of ``service`` is evidence of a cause fixed since it was written:
+    ``fixed_since`` holds the services whose fix was verified after the line. Such a line is
+    one of a fixed service itself, or a caller's line blaming one: what the fault said then
+    must not blame the service again; only what it says after the fix can."""
+    match = _UPSTREAM.search(line)
+    return service in fixed_since or (match is not None and match.group(1) in fixed_since)
+
+
 def _ranked_suspects(evidence: Evidence) -> list[tuple[str, float]]:
-    where = rank_root_causes(evidence.series, evidence.edges, evidence.onset_index)
+    where = rank_root_causes(
+        evidence.series, evidence.edges, evidence.onset_index,
+        settled=evidence.settled, flagged=evidence.flagged,
+    )  # fmt: skip
     finding_services = {service for service, _ in evidence.findings}
     return [(s, place) for s, place in where if place > 0 or s in finding_services]
 

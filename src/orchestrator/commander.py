@@ -490,6 +490,8 @@ class Commander:
             incident.finished = True
             incident.status = str(values.get("status"))
         self._own_cause(incident, values)
+        if incident.finished and not was_finished:
+            self._settle(incident, values)
         if incident.finished and not was_finished and values.get("duplicate_of"):
             self._merge(incident, str(values["duplicate_of"]), values.get("alerts", []))
         if self.ctx.metrics is not None:
@@ -514,6 +516,16 @@ class Commander:
         hypotheses = values.get("hypotheses") or []
         if not incident.finished and hypotheses and not values.get("duplicate_of"):
             causes.setdefault((hypotheses[0]["service"], hypotheses[0]["fault"]), incident.id)
+
+    def _settle(self, incident: Tracked, values: dict[str, Any]) -> None:
+        """An incident that ended resolved after an action succeeded fixed its top cause: from
+        now on that service's earlier evidence is the fixed cause's (``ctx.settled``)."""
+        hypotheses = values.get("hypotheses") or []
+        acted = any(a["status"] == "succeeded" for a in values.get("actions", []))
+        if incident.status == "resolved" and acted and hypotheses:
+            service = hypotheses[0]["service"]
+            if service in self.ctx.estate.services:
+                self.ctx.settled[service] = self.ctx.clock.step
 
     def _merge(self, duplicate: Tracked, owner_id: str, alerts: list[Alert]) -> None:
         """``duplicate`` closed into ``owner_id``: its alerts join the owner (journaled there,

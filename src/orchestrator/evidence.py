@@ -7,7 +7,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
-from agents import detection
+from agents import detection, diagnosis
 from agents.detection import Anomaly
 from agents.model import ServiceFacts
 from orchestrator.context import Clock, RunContext
@@ -119,7 +119,10 @@ def logs(
     runs at once in parallel threads: on a real account each is a round trip of tens of
     milliseconds, and diagnosis names the services it may blame before it reads the logs, so a
     decision's evidence after its metrics costs one round trip (boto3 clients are thread-safe;
-    the port's connection pool holds 32)."""
+    the port's connection pool holds 32).
+
+    Lines written before the verified fix of a cause on a service (``ctx.settled``) that are
+    that cause's evidence are left out (``diagnosis.stale``)."""
     start, end = ctx.clock.at(max(0, since_step)), ctx.clock.at(ctx.clock.step + 1)
     step = ctx.clock.step
     ahead = [
@@ -127,10 +130,15 @@ def logs(
         for name in dict.fromkeys(snapshots_of)
         if (step, name) not in ctx.reads_cache
     ]
+    fixed_at = {service: ctx.clock.at(at) for service, at in ctx.settled.items()}
 
     def read(name: str) -> list[str]:
         res = ctx.estate.services[name]
-        return [line for _, line in telemetry.log_lines(ctx.port, res, start, end)]
+        return [
+            line
+            for written, line in telemetry.log_lines(ctx.port, res, start, end)
+            if not diagnosis.stale(name, line, {s for s, at in fixed_at.items() if written < at})
+        ]
 
     with ThreadPoolExecutor(max_workers=PARALLEL_READS) as pool:
         reads = snapshot.start(ctx.port, ahead, pool)

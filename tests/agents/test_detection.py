@@ -254,6 +254,40 @@ def test_a_count_moving_by_one_unit_is_noise_and_a_real_rise_is_not() -> None:
     assert [a.metric for a in find_anomalies(risen, persistence=3)] == ["concurrency"]
 
 
+def test_memory_leaking_inside_a_noisy_band_is_found_before_it_runs_out() -> None:
+    # Two points a step against noise of +-3.5: no three points running stand out from the
+    # ones before them, and the first out-of-memory kill is 25 steps away; the trend shows.
+    leak = agentkit.leaking(AT, 2.0, n=AT + 10, seed=3)
+    flat = agentkit.flat(AT + 10, level=50.0, noise=0.07, seed=3)
+    scores = [detection.score_at(np.asarray(leak), i, direction=1) for i in range(len(leak))]
+
+    [found] = find_anomalies({"reports": {"memory": leak}}, persistence=3)
+
+    assert (found.metric, found.latest) == ("memory", leak[-1])
+    assert AT - 3 <= found.onset_index <= AT + 2
+    assert not any(min(scores[i : i + 3]) >= ANOMALOUS for i in range(len(scores) - 2))
+    assert find_anomalies({"reports": {"memory": flat}}, persistence=3) == []
+
+
+def test_a_slow_drift_far_from_exhaustion_is_not_an_anomaly() -> None:
+    # Memory creeping up a tenth of a point a step would take hours to run out.
+    drift = [50.0 + 0.1 * i + 0.02 * (i % 3) for i in range(AT + 9)]
+    disk = [500.0 - 0.1 * i for i in range(AT + 9)]  # free storage, GB
+
+    assert find_anomalies({"api": {"memory": drift}}, persistence=3) == []
+    assert find_anomalies({"db": {"free_storage": disk}}, persistence=3) == []
+
+
+def test_free_storage_falling_toward_zero_is_found_as_it_falls() -> None:
+    falling = [*agentkit.flat(AT, level=40.0, noise=0.03, seed=2)] + [
+        40.0 - 3.5 * i + (1.0 if i % 2 else -1.0) for i in range(1, 10)
+    ]
+
+    assert [a.metric for a in find_anomalies({"db": {"free_storage": falling}}, 3)] == [
+        "free_storage"
+    ]
+
+
 # -- assess -------------------------------------------------------------------------------------
 
 

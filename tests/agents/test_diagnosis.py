@@ -6,6 +6,7 @@ import pytest
 
 import agentkit
 from agents import diagnosis
+from agents.detection import Anomaly
 from agents.diagnosis import MIN_CONFIDENCE, Evidence, classify, diagnose, rank_root_causes
 from agents.model import Hypothesis, Stance
 
@@ -107,6 +108,42 @@ def test_an_anomaly_long_before_the_onset_does_not_count() -> None:
     }
 
     assert dict(rank_root_causes(series, [], AT))["reports"] == 0.0
+
+
+def test_what_a_service_showed_before_its_fix_was_verified_does_not_place_it() -> None:
+    # orders-db ran out of connections just before the onset and was fixed at AT; the api's
+    # own fault begins after the fix.
+    series = {
+        "orders-db": {"connections": agentkit.spiked(AT - 3, 4.0, N, width=3, seed=1)},
+        "api": {"errors": agentkit.shifted(AT + 1, 5.0, N, seed=2)},
+    }
+
+    assert _ranking(series, [("api", "orders-db")])[0] == "orders-db"
+    fixed = dict(rank_root_causes(series, [("api", "orders-db")], AT, settled={"orders-db": AT}))
+    assert fixed["orders-db"] == 0.0
+    assert fixed["api"] > 0.5
+
+
+def test_an_anomaly_detection_flagged_places_its_service_though_no_point_stands_out() -> None:
+    # memory leaking inside its noise band: detection's trend finds it, no point scores high
+    leak = agentkit.leaking(AT, 2.0, n=N, seed=3)
+    series = {"reports": {"memory": leak}, "api": {"latency": agentkit.flat(N, seed=2)}}
+    trend = Anomaly("reports", "memory", AT, 0.99, 50.0, leak[-1])
+
+    assert dict(rank_root_causes(series, [], AT))["reports"] == 0.0
+    assert rank_root_causes(series, [], AT, flagged=[trend])[0] == ("reports", 0.99)
+    top = diagnose(_evidence(series=series, flagged=[trend], kinds={"reports": "ecs-service"}))[0]
+    assert (top["service"], top["fault"]) == ("reports", "memory-leak")
+
+
+def test_a_fixed_cause_s_own_lines_and_its_callers_lines_blaming_it_are_stale() -> None:
+    fixed = {"orders-db"}
+
+    assert diagnosis.stale("orders-db", "FATAL: sorry, too many clients already", fixed)
+    assert diagnosis.stale("api", "ERROR upstream orders-db timed out after 5000 ms", fixed)
+    assert not diagnosis.stale("api", "ERROR upstream search timed out after 5000 ms", fixed)
+    assert not diagnosis.stale("api", "ERROR request failed: NullPointerException", fixed)
+    assert not diagnosis.stale("orders-db", "FATAL: sorry, too many clients already", set())
 
 
 def test_when_nothing_is_anomalous_every_service_scores_zero() -> None:

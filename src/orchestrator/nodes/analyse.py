@@ -35,6 +35,8 @@ def diagnose(state: IncidentState, runtime: Runtime[RunContext]) -> dict[str, An
         changes=changes,
         findings=evidence.findings(state["alerts"]),
         kinds={name: ctx.catalogue[name].kind for name in names},
+        flagged=evidence.anomalies(ctx, ctx.policy.persistence),
+        settled={name: at - offset for name, at in ctx.settled.items()},
     )
     # The cause of the incident's alerts is in a part of the estate related to what they are
     # about; a cause ranked elsewhere is another fault's (another incident works it).
