@@ -24,6 +24,9 @@ from agents.detection import ANOMALOUS, BAD_DIRECTION, Anomaly, anomaly_scores
 from agents.model import AgentName, Candidate, Hypothesis, Stance, Vote, cause_of, vote
 
 MIN_CONFIDENCE = 0.3
+SUSTAINED = 0.5
+"""In a live incident, the share of a metric's points since its first anomalous one that must be
+anomalous too: a fault that is on (or recurs at least every other step), not one noisy point."""
 SYMPTOM_DISCOUNT = 0.35
 """A service whose dependency degraded no later than it did is probably a symptom."""
 
@@ -76,6 +79,7 @@ def rank_root_causes(
     lead: int = 5,
     settled: Mapping[str, int] | None = None,
     flagged: Sequence[Anomaly] = (),
+    sustained: float = 0.0,
 ) -> list[tuple[str, float]]:
     """Services ranked by likelihood of being the root cause, with scores in [0, 1].
 
@@ -93,7 +97,9 @@ def rank_root_causes(
     verified fix was the fixed cause's doing. ``flagged``: detection's persistent anomalies,
     each a hit at its onset (counted from the same start) with its score, so that one no
     single point shows (a resource running out on a trend, ``detection.find_anomalies``)
-    places its service too.
+    places its service too. ``sustained``: the share of a metric's points from its first hit
+    on that must be hits for it to count; a live incident's diagnosis asks for half
+    (``SUSTAINED``), so one noisy point minutes ago does not make a service the earliest.
     """
     settled = settled or {}
     first: dict[str, int] = {}
@@ -117,7 +123,7 @@ def rank_root_causes(
         for metric, values in metrics.items():
             scores = anomaly_scores(values, direction=BAD_DIRECTION.get(metric, 0))
             hits = [i for i in range(start, len(scores)) if scores[i] >= ANOMALOUS]
-            if hits:
+            if hits and len(hits) >= sustained * (len(scores) - hits[0]):
                 hit(service, metric, hits[0], float(np.mean(scores[hits])))
     for found in flagged:
         if found.service in series and found.onset_index >= start_of(found.service):
@@ -227,7 +233,7 @@ def stale(service: str, line: str, fixed_since: Container[str]) -> bool:
 def _ranked_suspects(evidence: Evidence) -> list[tuple[str, float]]:
     where = rank_root_causes(
         evidence.series, evidence.edges, evidence.onset_index,
-        settled=evidence.settled, flagged=evidence.flagged,
+        settled=evidence.settled, flagged=evidence.flagged, sustained=SUSTAINED,
     )  # fmt: skip
     finding_services = {service for service, _ in evidence.findings}
     return [(s, place) for s, place in where if place > 0 or s in finding_services]
