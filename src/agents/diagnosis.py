@@ -15,7 +15,7 @@ When no hypothesis reaches ``MIN_CONFIDENCE`` the answer is ``unknown``, not a g
 from __future__ import annotations
 
 import re
-from collections.abc import Container, Mapping, Sequence
+from collections.abc import Collection, Container, Mapping, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -60,10 +60,16 @@ class Evidence:
     kinds: Mapping[str, str] = field(default_factory=dict)
     flagged: Sequence[Anomaly] = field(default_factory=list)
     """Detection's persistent anomalies over these series (``rank_root_causes``)."""
-    settled: Mapping[str, int] = field(default_factory=dict)
-    """Service -> the index at which an action's fix of a cause on it was verified: its
-    anomalies before that index were that cause's, so they do not count again (the logs of
-    that time are left out where they are read, ``stale``)."""
+    scaled: Collection[str] = ()
+    """Services whose capacity the commander changed: their capacity against before the onset
+    is its own doing, not a cost runaway."""
+    settled: Mapping[str, tuple[int, str]] = field(default_factory=dict)
+    """Service -> (index, fault) of the last cause on it that an action fixed, verified at
+    that index. Its anomalies before the index were that cause's, so they do not count again
+    (the log lines of that time are left out where they are read, ``stale``); and the fixed
+    fault's log signature on it no longer names that fault (a fix that absorbs a fault, as
+    capacity absorbs saturation, leaves its lines running): only its metrics can, showing it
+    again."""
 
 
 _DEGRADATION = frozenset({"latency", "errors", "throttles", "write_latency", "free_storage"})
@@ -171,10 +177,12 @@ def classify(service: str, evidence: Evidence) -> list[tuple[str, float, list[st
     for named, kind in evidence.findings:
         if named == service:
             note(kind, 1.0, f"security finding: {kind}")
+    _, fixed = evidence.settled.get(service, (0, ""))
     for line in evidence.logs.get(service, []):
         for pattern, kind, weight in _SIGNATURES:
             if pattern.search(line):
-                note(kind, weight, f"log: {line[:120]}")
+                if kind != fixed:  # a fixed fault's lines name it no more (``settled``)
+                    note(kind, weight, f"log: {line[:120]}")
                 break
     onset = evidence.onset_index
     if any(onset - 4 <= i <= onset + 1 for i in evidence.changes.get(service, [])):
@@ -193,13 +201,14 @@ def classify(service: str, evidence: Evidence) -> list[tuple[str, float, list[st
 
     load, cpu, memory = ratio("requests"), ratio("cpu"), ratio("memory")
     capacity = ratio("capacity")
+    scaled = service in evidence.scaled
     if load is not None and load > 1.8:
         note("traffic-spike", 0.6, f"requests x{load:.1f}")
     if cpu is not None and cpu > 1.6 and (load is None or load < 1.3):
         note("cpu-saturation", 0.6, f"CPU x{cpu:.1f} on flat load")
     if memory is not None and _climbing(metrics.get("memory", [])[onset:]):
         note("memory-leak", 0.6, f"memory climbing (x{memory:.2f})")
-    if capacity is not None and capacity > 1.4 and (load is None or load < 1.2):
+    if capacity is not None and capacity > 1.4 and (load is None or load < 1.2) and not scaled:
         note("cost-runaway", 0.8, f"capacity x{capacity:.1f} with flat load")
     if kind_of == "rds":
         connections, free, latency = ratio("connections"), ratio("free_storage"), ratio("latency")
@@ -233,7 +242,8 @@ def stale(service: str, line: str, fixed_since: Container[str]) -> bool:
 def _ranked_suspects(evidence: Evidence) -> list[tuple[str, float]]:
     where = rank_root_causes(
         evidence.series, evidence.edges, evidence.onset_index,
-        settled=evidence.settled, flagged=evidence.flagged, sustained=SUSTAINED,
+        settled={service: at for service, (at, _) in evidence.settled.items()},
+        flagged=evidence.flagged, sustained=SUSTAINED,
     )  # fmt: skip
     finding_services = {service for service, _ in evidence.findings}
     return [(s, place) for s, place in where if place > 0 or s in finding_services]

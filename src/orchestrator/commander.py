@@ -120,12 +120,16 @@ class Commander:
         return opened
 
     def _reexamine(self, incident: Tracked, alert: Alert) -> None:
-        """Look again at an incident escalated because its cause was unknown, when a new alert
-        joins it at a later step and no person has taken it yet: evidence that came later (the
-        callers' errors after a database's connection count, say) may name the cause the first
-        look could not. Its thread goes back to diagnosis with a fresh budget of rounds (what
-        it tried stays tried), at most ``REEXAMINATIONS`` times. A known cause that nothing
-        addresses, or that the actions tried did not cure, stays with the person paged."""
+        """Look again at an escalated incident when a new alert joins it at a later step than
+        its last diagnosis and no person has taken it yet. Escalated with its cause unknown,
+        evidence that came later (the callers' errors after a database's connection count, say)
+        may name the cause the first look could not: the look keeps the incident's onset.
+        Escalated with a known cause (nothing left to try for it), a new alert is a new onset:
+        a second fault on the same service or near it (a bad deploy after a saturation that
+        capacity only contained), so the look starts from the alert's step. Either way its
+        thread goes back to diagnosis with a fresh budget of rounds (what it tried stays
+        tried), at most ``REEXAMINATIONS`` times; the same cause found again is escalated
+        again, with its reason."""
         config = self.config_of(incident.id)
         values = self.graph.get_state(config).values
         looks = int(values.get("reexamined", 0))
@@ -135,7 +139,7 @@ class Commander:
         diagnosed_at = max(
             (e["step"] for e in values.get("timeline", []) if e["node"] == "diagnosis"), default=-1
         )
-        if hypotheses[0]["service"] != "unknown" or alert["step"] <= diagnosed_at:
+        if alert["step"] <= diagnosed_at:
             return
         text = f"re-examined: {alert['summary']} ({alert['service']}) joined after escalation"
         update = {
@@ -146,6 +150,8 @@ class Commander:
             "reexamined": looks + 1,
             "timeline": [Entry(step=self.ctx.clock.step, node="detection", text=text)],
         }
+        if hypotheses[0]["service"] != "unknown":
+            update["onset_step"] = alert["step"]
         self.graph.update_state(config, update, as_node="detect")  # on to diagnosis
         incident.finished, incident.status = False, "confirmed"
         self._run(incident, None)
@@ -523,9 +529,9 @@ class Commander:
         hypotheses = values.get("hypotheses") or []
         acted = any(a["status"] == "succeeded" for a in values.get("actions", []))
         if incident.status == "resolved" and acted and hypotheses:
-            service = hypotheses[0]["service"]
+            service, fault = hypotheses[0]["service"], hypotheses[0]["fault"]
             if service in self.ctx.estate.services:
-                self.ctx.settled[service] = self.ctx.clock.step
+                self.ctx.settled[service] = (self.ctx.clock.step, fault)
 
     def _merge(self, duplicate: Tracked, owner_id: str, alerts: list[Alert]) -> None:
         """``duplicate`` closed into ``owner_id``: its alerts join the owner (journaled there,

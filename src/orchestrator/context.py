@@ -101,11 +101,13 @@ class RunContext:
     """Root causes being worked, ``(service, fault)`` -> the live incident working it. The
     commander keeps it; diagnosis reads it, so that a second incident finding a cause another
     one already owns closes into that one instead of acting on the same service again."""
-    settled: dict[str, int] = field(default_factory=dict)
-    """Service -> the step at which an incident whose top cause was on it ended resolved after
-    an action succeeded. What the service showed before then (its anomalies, its log lines,
-    its callers' lines blaming it) was that cause's evidence and does not count for a later
-    incident: diagnosis does not re-blame a fixed cause unless new evidence shows it again."""
+    settled: dict[str, tuple[int, str]] = field(default_factory=dict)
+    """Service -> (step, fault): the step at which an incident whose top cause was that fault on
+    that service ended resolved after an action succeeded. What the service showed before then
+    (its anomalies, its log lines, its callers' lines blaming it) was that cause's evidence
+    and does not count for a later incident, nor does the fault's log signature on it after
+    (``diagnosis.Evidence.settled``): diagnosis does not re-blame a fixed cause unless its
+    metrics show it again."""
     scaled: set[str] = field(default_factory=set)
     """Services whose capacity the commander changed: their capacity moving is its own doing,
     not an anomaly (the scan and detection leave it out)."""

@@ -130,7 +130,7 @@ def logs(
         for name in dict.fromkeys(snapshots_of)
         if (step, name) not in ctx.reads_cache
     ]
-    fixed_at = {service: ctx.clock.at(at) for service, at in ctx.settled.items()}
+    fixed_at = {service: ctx.clock.at(at) for service, (at, _) in ctx.settled.items()}
 
     def read(name: str) -> list[str]:
         res = ctx.estate.services[name]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 
 import agentkit
@@ -134,6 +136,21 @@ def test_an_anomaly_detection_flagged_places_its_service_though_no_point_stands_
     assert rank_root_causes(series, [], AT, flagged=[trend])[0] == ("reports", 0.99)
     top = diagnose(_evidence(series=series, flagged=[trend], kinds={"reports": "ecs-service"}))[0]
     assert (top["service"], top["fault"]) == ("reports", "memory-leak")
+
+
+def test_a_fixed_fault_s_log_lines_no_longer_name_it_on_that_service() -> None:
+    # Capacity absorbed a CPU saturation (verified at AT - 5): its lines keep coming; then a
+    # deploy breaks the service.
+    saturated = "WARN worker pool busy: event loop blocked for 850 ms"
+    broken = "ERROR request failed: java.lang.NullPointerException at InventoryHandler.handle"
+    evidence = _evidence(
+        series={"inventory": {"errors": agentkit.shifted(AT, 5.0, N, seed=1)}},
+        logs={"inventory": [saturated] * 12 + [broken] * 3},
+    )
+    settled = replace(evidence, settled={"inventory": (AT - 5, "cpu-saturation")})
+
+    assert classify("inventory", evidence)[0][0] == "cpu-saturation"
+    assert [kind for kind, _, _ in classify("inventory", settled)] == ["bad-deploy"]
 
 
 def test_a_fixed_cause_s_own_lines_and_its_callers_lines_blaming_it_are_stale() -> None:

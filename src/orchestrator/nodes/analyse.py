@@ -36,7 +36,8 @@ def diagnose(state: IncidentState, runtime: Runtime[RunContext]) -> dict[str, An
         findings=evidence.findings(state["alerts"]),
         kinds={name: ctx.catalogue[name].kind for name in names},
         flagged=evidence.anomalies(ctx, ctx.policy.persistence),
-        settled={name: at - offset for name, at in ctx.settled.items()},
+        scaled=frozenset(ctx.scaled),
+        settled={name: (at - offset, fault) for name, (at, fault) in ctx.settled.items()},
     )
     # The cause of the incident's alerts is in a part of the estate related to what they are
     # about; a cause ranked elsewhere is another fault's (another incident works it).
