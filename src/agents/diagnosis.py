@@ -19,6 +19,7 @@ from collections.abc import Collection, Container, Mapping, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
+from scipy.stats import theilslopes
 
 from agents.detection import ANOMALOUS, BAD_DIRECTION, Anomaly, anomaly_scores
 from agents.model import AgentName, Candidate, Hypothesis, Stance, Vote, cause_of, vote
@@ -27,6 +28,14 @@ MIN_CONFIDENCE = 0.3
 SUSTAINED = 0.5
 """In a live incident, the share of a metric's points since its first anomalous one that must be
 anomalous too: a fault that is on (or recurs at least every other step), not one noisy point."""
+POINTED_BONUS = 0.1
+"""Confidence added when callers' log lines blame a service (``_pointed_at``)."""
+LEAKED = 1.1
+"""Memory this many times its level before the onset, and climbing, is a leak; climbing alone,
+a few noisy points inside the band, is not."""
+CLIMB_LEAD = 2
+"""Points before the onset that the climb of a leak is measured from: a leak detected on its
+trend began before the points that confirmed it, and three noisy points alone show no slope."""
 SYMPTOM_DISCOUNT = 0.35
 """A service whose dependency degraded no later than it did is probably a symptom."""
 
@@ -206,7 +215,8 @@ def classify(service: str, evidence: Evidence) -> list[tuple[str, float, list[st
         note("traffic-spike", 0.6, f"requests x{load:.1f}")
     if cpu is not None and cpu > 1.6 and (load is None or load < 1.3):
         note("cpu-saturation", 0.6, f"CPU x{cpu:.1f} on flat load")
-    if memory is not None and _climbing(metrics.get("memory", [])[onset:]):
+    leaking = _climbing(metrics.get("memory", [])[max(0, onset - CLIMB_LEAD) :])
+    if memory is not None and memory >= LEAKED and leaking:
         note("memory-leak", 0.6, f"memory climbing (x{memory:.2f})")
     if capacity is not None and capacity > 1.4 and (load is None or load < 1.2) and not scaled:
         note("cost-runaway", 0.8, f"capacity x{capacity:.1f} with flat load")
@@ -261,7 +271,11 @@ def diagnose(evidence: Evidence, *, limit: int = 3) -> list[Hypothesis]:
         if service in finding_services:
             place = max(place, 0.9)
         pointed = _pointed_at(service, evidence)
-        confidence = round(min(1.0, 0.55 * place + 0.45 * strength + 0.1 * pointed), 3)
+        # Callers blaming a service say where to look, once: a cascade's callers blame their
+        # nearest dependency at every request, whatever lies beneath it, so the count of
+        # their lines is no measure (it made any blamed service certain).
+        blamed = POINTED_BONUS if pointed else 0.0
+        confidence = round(min(1.0, 0.55 * place + 0.45 * strength + blamed), 3)
         hypotheses.append(
             Hypothesis(
                 service=service,
@@ -310,10 +324,11 @@ def vote_on(candidate: Candidate, hypotheses: Sequence[Hypothesis]) -> Vote:
 
 
 def _climbing(values: Sequence[float]) -> bool:
+    """Rising by more than half a point a step (Theil-Sen: one noisy point does not tip it)."""
     if len(values) < 3:
         return False
-    slope = float(np.polyfit(np.arange(len(values)), np.asarray(values, dtype=float), 1)[0])
-    return slope > 0.5
+    x = np.asarray(values, dtype=float)
+    return bool(float(theilslopes(x, np.arange(len(x))).slope) > 0.5)
 
 
 def _pointed_at(service: str, evidence: Evidence) -> int:

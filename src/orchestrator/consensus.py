@@ -47,9 +47,12 @@ class ConsensusPolicy:
     auto_threshold: float = 0.5
     approval_threshold: float = 0.15
     max_auto_risk: Mapping[str, str] = field(
-        default_factory=lambda: {"sev1": "medium", "sev2": "medium", "sev3": "low", "sev4": "low"}
+        default_factory=lambda: dict.fromkeys(("sev1", "sev2", "sev3", "sev4"), "medium")
     )
-    """The riskiest action that may run unattended, by incident severity."""
+    """The riskiest action that may run unattended, by incident severity. By default every
+    severity allows medium: the scenario format's one approval rule is about protected data,
+    and a sev3 (a database whose connections run out before its callers' alarms fire) is not
+    less urgent to fix. A stricter operator lowers it for the severities they choose."""
 
     def __post_init__(self) -> None:
         if self.min_approvers < 2:

@@ -166,13 +166,18 @@ def test_ties_go_to_the_safer_reversible_action_whatever_the_input_order() -> No
     assert decide([safe, risky], list(reversed(votes)), "sev2").candidate == safe["id"]
 
 
-def test_severity_limits_the_risk_that_runs_unattended() -> None:
+def test_severity_limits_the_risk_that_runs_unattended_where_the_operator_says_so() -> None:
     cand = _candidate("scale-out", risk="medium")
     votes = _votes(cand, ALL_APPROVE)
-    assert decide([cand], votes, "sev1").outcome == "execute"
-    decision = decide([cand], votes, "sev3")
+    strict = ConsensusPolicy(max_auto_risk={"sev1": "medium", "sev3": "low"})
+    assert decide([cand], votes, "sev1", strict).outcome == "execute"
+    decision = decide([cand], votes, "sev3", strict)
     assert decision.outcome == "approval"
     assert "sev3" in decision.rule
+    # by default only the spec's rule (destructive on protected) and high risk ask a person
+    assert decide([cand], votes, "sev3").outcome == "execute"
+    assert decide([_candidate(risk="high")], _votes(_candidate(risk="high"), ALL_APPROVE),
+                  "sev1").outcome == "approval"  # fmt: skip
 
 
 def test_weak_support_escalates_and_no_support_does_nothing() -> None:
