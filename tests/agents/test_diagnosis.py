@@ -126,6 +126,20 @@ def test_what_a_service_showed_before_its_fix_was_verified_does_not_place_it() -
     assert fixed["api"] > 0.5
 
 
+def test_one_noisy_point_before_the_onset_does_not_make_the_cause_its_symptom() -> None:
+    # the database's latency jumped for one step three minutes before the api broke
+    series = {
+        "orders-db": {"latency": agentkit.spiked(AT - 3, 4.0, N, seed=1)},
+        "api": {"errors": agentkit.shifted(AT, 5.0, N, seed=2)},
+    }
+    edges = [("api", "orders-db")]
+
+    assert _ranking(series, edges)[0] == "orders-db"
+    sustained = rank_root_causes(series, edges, AT, sustained=diagnosis.SUSTAINED)
+    assert [service for service, _ in sustained] == ["api", "orders-db"]
+    assert dict(sustained)["orders-db"] == 0.0
+
+
 def test_an_anomaly_detection_flagged_places_its_service_though_no_point_stands_out() -> None:
     # memory leaking inside its noise band: detection's trend finds it, no point scores high
     leak = agentkit.leaking(AT, 2.0, n=N, seed=3)

@@ -162,7 +162,10 @@ def await_effect(state: IncidentState, runtime: Runtime[RunContext]) -> dict[str
 
 def verify(state: IncidentState, runtime: Runtime[RunContext]) -> dict[str, Any]:
     """Recovered when every anomalous metric is back in its band. If not, an action that made
-    nothing better is rolled back (when it can be) before the next round."""
+    nothing better is rolled back (when it can be) before the next round. The CPU of a service
+    whose capacity the commander changed is back when it runs at or under the target capacity
+    is sized for (``evidence.CPU_TARGET``): more tasks carrying a saturating load run hotter
+    than the old ones did at rest, and that is the fix working, not the fault."""
     ctx = runtime.context
     step = ctx.clock.step
     now = _latest(ctx, state)
@@ -173,7 +176,12 @@ def verify(state: IncidentState, runtime: Runtime[RunContext]) -> dict[str, Any]
         if key not in now or anomaly["metric"] in _LOAD_METRICS:
             continue  # more requests is demand, not harm
         values = now[key]
-        if not _in_band(anomaly["metric"], anomaly["baseline"], [values]):
+        served = (
+            anomaly["metric"] == "cpu"
+            and anomaly["service"] in ctx.scaled
+            and values <= evidence.CPU_TARGET
+        )
+        if not served and not _in_band(anomaly["metric"], anomaly["baseline"], [values]):
             still_bad.append(f"{anomaly['service']} {anomaly['metric']}")
         was = record.get("before", {}).get(key)
         if was is not None and abs(values - anomaly["baseline"]) <= 0.75 * abs(
