@@ -56,7 +56,12 @@ def spiked(
 
 
 def leaking(
-    at: int, rate: float, n: int = LENGTH, *, level: float = 50.0, noise: float = 0.07,
+    at: int,
+    rate: float,
+    n: int = LENGTH,
+    *,
+    level: float = 50.0,
+    noise: float = 0.07,
     seed: int = 1,
 ) -> list[float]:
     """Memory in percent: ``level`` with Gaussian noise of ``noise`` times the level, climbing
