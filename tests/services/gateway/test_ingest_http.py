@@ -215,7 +215,8 @@ def test_a_generic_alert_about_checkout_opens_an_incident_and_its_resolve_is_tak
     assert firing.status_code == 202
     assert firing.json()["fingerprints"] == ["generic:checkout-5xx"]
     live.advance(1)
-    [incident] = _new_incidents(running, before)
+    # the fleet scan of the shared estate may confirm incidents of its own meanwhile
+    [incident] = [i for i in _new_incidents(running, before) if i["title"].startswith("Checkout")]
     assert incident["services"] == ["checkout"]
     assert incident["title"] == "Checkout error rate above 5%"
     assert incident["alerts"] == 1
@@ -230,7 +231,7 @@ def test_a_generic_alert_about_checkout_opens_an_incident_and_its_resolve_is_tak
     # The estate is healthy (paused before its fault), so detection has already closed the
     # lone alert as noise: an ended incident, which its alert's resolve leaves ended.
     assert got.json()["status"] == "noise"
-    [listed] = _new_incidents(running, before)
+    [listed] = [i for i in _new_incidents(running, before) if i["id"] == incident["id"]]
     assert listed["id"] == incident["id"]
     # The list says why, naming where checkout's metrics stood.
     assert re.fullmatch(
