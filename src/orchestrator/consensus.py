@@ -25,7 +25,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
-from agents.model import AgentName, Candidate, Severity, Stance, Vote
+from agents.model import AgentName, Candidate, Severity, Stance, Vote, cause_of
 
 Outcome = Literal["execute", "approval", "escalate", "no_action"]
 _RISK_ORDER = {"low": 0, "medium": 1, "high": 2}
@@ -82,6 +82,8 @@ class Decision:
     tallies: tuple[Tally, ...]
     matrix: dict[str, dict[str, str]]
     """Candidate id -> agent -> "stance (confidence)", the full vote matrix."""
+    also: tuple[str, ...] = ()
+    """With ``execute``: more candidates that run in the same round (``companions``)."""
 
 
 def tally(candidate: Candidate, votes: Sequence[Vote], policy: ConsensusPolicy) -> Tally:
@@ -144,6 +146,33 @@ def needs_person(candidate: Candidate, severity: Severity, policy: ConsensusPoli
     return None
 
 
+CAPACITY_PLAN = frozenset({"scale-out"})
+"""Actions that may run together in one round when they address one cause on several services."""
+
+
+def companions(chosen: Candidate, others: Sequence[Candidate]) -> tuple[str, ...]:
+    """The candidates that run beside ``chosen`` in one round: capacity for the same cause on
+    other services (a spike's load saturating the services it calls). Capacity lands on
+    different resources, is reversible and is verified together; one service per round would
+    let the load's harm run on for a verification window per dependency. Any other action
+    runs alone, so that its effect can be told apart. ``others``: candidates that may run
+    unattended, best first."""
+    if chosen["action"] not in CAPACITY_PLAN:
+        return ()
+    services = {chosen["service"]}
+    out = []
+    for other in others:
+        if (
+            other["action"] == chosen["action"]
+            and cause_of(other) == cause_of(chosen)
+            and other["addresses"] == chosen["addresses"]
+            and other["service"] not in services
+        ):
+            services.add(other["service"])
+            out.append(other["id"])
+    return tuple(out)
+
+
 def decide(
     candidates: Sequence[Candidate],
     votes: Sequence[Vote],
@@ -180,7 +209,17 @@ def decide(
                 f"score {best.score:.2f} >= auto threshold {policy.auto_threshold:.2f} with "
                 f"{len(best.approvers)} approving agents ({', '.join(best.approvers)})"
             )
-            return Decision("execute", best.candidate, rule, tallies, matrix)
+            unattended = [
+                by_id[t.candidate]
+                for t in eligible[1:]
+                if t.score >= policy.auto_threshold
+                and not t.vetoed_by
+                and needs_person(by_id[t.candidate], severity, policy) is None
+            ]
+            also = companions(chosen, unattended)
+            if also:
+                rule += f"; with {', '.join(also)} for the same cause"
+            return Decision("execute", best.candidate, rule, tallies, matrix, also)
         if best.score >= policy.approval_threshold:
             reason = why_person or (
                 f"score {best.score:.2f} below auto threshold {policy.auto_threshold:.2f}"

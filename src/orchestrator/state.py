@@ -57,6 +57,9 @@ class DecisionRecord(TypedDict):
     rule: str
     matrix: dict[str, dict[str, str]]
     scores: dict[str, float]
+    also: NotRequired[list[str]]
+    """With ``execute``: candidates run in the same round as ``candidate`` (capacity for the
+    same cause on other services, ``consensus.companions``)."""
 
 
 class IncidentState(TypedDict):

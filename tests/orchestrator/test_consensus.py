@@ -194,3 +194,79 @@ def test_weak_support_escalates_and_no_support_does_nothing() -> None:
 def test_policy_refuses_to_let_one_agent_act_alone() -> None:
     with pytest.raises(ValueError, match="at least 2"):
         ConsensusPolicy(min_approvers=1)
+
+
+# -- capacity for one cause on several services runs in one round ------------------------------
+
+
+def _capacity(service: str, cause: str = "storefront", **changes: Any) -> Candidate:
+    changes.setdefault("addresses", "traffic-spike")
+    built = _candidate("scale-out", service=service, **changes)
+    if service != cause:
+        built["cause"] = cause
+    return built
+
+
+def test_capacity_where_a_spike_s_load_lands_runs_beside_the_spike_s_own() -> None:
+    # The spike on storefront saturates reports and media, which it calls: three scale-outs
+    # for one cause. One per round would leave the dependencies saturated a round each.
+    own, reports, media = (
+        _capacity(s, rank=i) for i, s in enumerate(("storefront", "reports", "media"))
+    )
+    votes = [v for c in (own, reports, media) for v in _votes(c, ALL_APPROVE)]
+
+    decision = decide([own, reports, media], votes, "sev1")
+
+    assert decision.outcome == "execute"
+    assert decision.candidate == own["id"]
+    assert decision.also == (reports["id"], media["id"])
+    assert "for the same cause" in decision.rule
+
+
+def test_only_unattended_capacity_for_the_same_cause_joins_the_plan() -> None:
+    own = _capacity("storefront")
+    rejected = _capacity("reports", rank=1)  # three agents against it: below the threshold
+    risky = _capacity("media", risk="high", rank=2)  # a person must see a high-risk action
+    other_cause = _capacity("search", cause="search", addresses="cpu-saturation", rank=3)
+    restart = _candidate("restart-service", service="pricing", cause="storefront", rank=4)
+    against = dict(ALL_APPROVE) | {
+        AgentName.FINOPS: (Stance.REJECT, 1.0),
+        AgentName.DIAGNOSIS: (Stance.REJECT, 1.0),
+        AgentName.SECURITY: (Stance.REJECT, 1.0),
+    }
+    votes = _votes(own, ALL_APPROVE) + _votes(rejected, against)
+    for c in (risky, other_cause, restart):
+        votes += _votes(c, ALL_APPROVE)
+
+    decision = decide([own, rejected, risky, other_cause, restart], votes, "sev1")
+
+    assert decision.candidate == own["id"]
+    assert decision.also == ()
+
+
+def test_any_other_action_runs_alone() -> None:
+    rollback = _candidate("rollback-deployment", service="storefront")
+    capacity = _capacity("reports", cause="storefront", addresses="bad-deploy")
+    votes = _votes(rollback, ALL_APPROVE) + _votes(capacity, ALL_APPROVE)
+
+    decision = decide([rollback, capacity], votes, "sev1")
+
+    assert decision.candidate == rollback["id"]
+    assert decision.also == ()
+
+
+@given(ballots(), st.sampled_from(["sev1", "sev2", "sev3", "sev4"]))
+def test_a_plan_holds_only_what_could_run_alone_unattended(ballot: Any, severity: Any) -> None:
+    cands, votes = ballot
+    decision = decide(cands, votes, severity)
+    by_id = {c["id"]: c for c in cands}
+    tallies = {t.candidate: t for t in decision.tallies}
+
+    assert not decision.also or decision.outcome == "execute"
+    for also in decision.also:
+        alone = decide([by_id[also]], votes, severity)
+        assert alone.outcome == "execute", (also, alone.rule)
+        assert by_id[also]["action"] == by_id[decision.candidate]["action"] == "scale-out"
+        assert tallies[also].score >= ConsensusPolicy().auto_threshold
+    services = [by_id[c]["service"] for c in (decision.candidate, *decision.also) if c]
+    assert len(services) == len(set(services))

@@ -72,29 +72,43 @@ def after_approval(state: IncidentState) -> Literal["execute", "diagnose", "esca
 
 
 def execute(state: IncidentState, runtime: Runtime[RunContext]) -> dict[str, Any]:
+    """Run the chosen action, and beside it the decision's companions (``DecisionRecord.also``:
+    capacity for the same cause on other services), each claimed in the ledger on its own."""
     ctx = runtime.context
-    candidate = _chosen(state)
-    round_ = state.get("round", 1)
-    key = f"{state['incident_id']}:{round_}:{candidate['id']}"
     step = ctx.clock.step
     before = _latest(ctx, state)
-    try:
-        with _locked(ctx, candidate["service"]):
-            record = _execute_once(ctx, state, candidate, key, before)
-    except ResourceBusyError as exc:  # another incident is acting on it: a failed try
-        record = ActionRecord(
-            key=key, round=round_, candidate=candidate["id"], action=candidate["action"],
-            service=candidate["service"], status="failed", detail=f"not attempted: {exc}",
-            step=step, rollback=None, approved_by=state.get("approved_by"), before=before,
-        )  # fmt: skip
+    chosen = [_chosen(state)]
+    if not state.get("approved_by"):  # a person approved one action, not a plan
+        chosen += [_candidate(state, c) for c in state["decisions"][-1].get("also", [])]
+    records = [_execute_locked(ctx, state, candidate, before) for candidate in chosen]
     return {
-        "actions": [record],
-        "tried": [candidate["id"]],
+        "actions": records,
+        "tried": [candidate["id"] for candidate in chosen],
         "status": "mitigating",
         "approved_by": None,
         "verify_until": step + ctx.policy.verify_steps,
-        "timeline": [_entry(step, "executor", f"{record['status']}: {record['detail']}")],
+        "timeline": [
+            _entry(step, "executor", f"{record['status']}: {record['detail']}")
+            for record in records
+        ],
     }
+
+
+def _execute_locked(
+    ctx: RunContext, state: IncidentState, candidate: Candidate, before: dict[str, float]
+) -> ActionRecord:
+    round_ = state.get("round", 1)
+    key = f"{state['incident_id']}:{round_}:{candidate['id']}"
+    try:
+        with _locked(ctx, candidate["service"]):
+            return _execute_once(ctx, state, candidate, key, before)
+    except ResourceBusyError as exc:  # another incident is acting on it: a failed try
+        return ActionRecord(
+            key=key, round=round_, candidate=candidate["id"], action=candidate["action"],
+            service=candidate["service"], status="failed", detail=f"not attempted: {exc}",
+            step=ctx.clock.step, rollback=None, approved_by=state.get("approved_by"),
+            before=before,
+        )  # fmt: skip
 
 
 def _locked(ctx: RunContext, service: str) -> AbstractContextManager[None]:
@@ -149,7 +163,7 @@ def _execute_once(
 
 
 def after_execute(state: IncidentState) -> Literal["await_effect", "diagnose", "escalate"]:
-    if state["actions"][-1]["status"] in {"succeeded", "unknown"}:
+    if any(r["status"] in {"succeeded", "unknown"} for r in _this_round(state)):
         return "await_effect"
     return _next_round(state)
 
@@ -169,7 +183,8 @@ def verify(state: IncidentState, runtime: Runtime[RunContext]) -> dict[str, Any]
     ctx = runtime.context
     step = ctx.clock.step
     now = _latest(ctx, state)
-    record = state["actions"][-1]
+    records = _this_round(state)
+    record = records[0]
     still_bad, improved = [], False
     for anomaly in state.get("anomalies", []):
         key = f"{anomaly['service']}|{anomaly['metric']}"
@@ -198,24 +213,36 @@ def verify(state: IncidentState, runtime: Runtime[RunContext]) -> dict[str, Any]
         "recovered": False,
         "timeline": [_entry(step, "verify", f"{verdict}not recovered: {', '.join(still_bad)}")],
     }
-    rollback = record.get("rollback")
-    if rollback and not improved:
-        request = ActionRequest(
-            ActionKind(rollback["kind"]), rollback["service"], rollback["params"]
-        )
-        key = f"{record['key']}:rollback"
-        try:
-            with _locked(ctx, rollback["service"]):
-                if ctx.ledger.begin(key):
-                    result = actions.execute(ctx.port, ctx.estate, request)
-                    ctx.reads_cache.clear()
-                    ctx.ledger.finish(key, {"status": result.status.value, "detail": result.detail})
-                    update["timeline"].append(
-                        _entry(step, "executor", f"rolled back {record['action']}: {result.detail}")
-                    )
-        except ResourceBusyError as exc:
-            update["timeline"].append(_entry(step, "executor", f"rollback not attempted: {exc}"))
+    if not improved:
+        for done in records:
+            update["timeline"] += _roll_back(ctx, done)
     return update
+
+
+def _roll_back(ctx: RunContext, record: ActionRecord) -> list[Entry]:
+    """Undo ``record`` when it has an undo: it made nothing better."""
+    rollback = record.get("rollback")
+    if not rollback:
+        return []
+    request = ActionRequest(ActionKind(rollback["kind"]), rollback["service"], rollback["params"])
+    key = f"{record['key']}:rollback"
+    step = ctx.clock.step
+    try:
+        with _locked(ctx, rollback["service"]):
+            if not ctx.ledger.begin(key):
+                return []
+            result = actions.execute(ctx.port, ctx.estate, request)
+            ctx.reads_cache.clear()
+            ctx.ledger.finish(key, {"status": result.status.value, "detail": result.detail})
+            return [_entry(step, "executor", f"rolled back {record['action']}: {result.detail}")]
+    except ResourceBusyError as exc:
+        return [_entry(step, "executor", f"rollback not attempted: {exc}")]
+
+
+def _this_round(state: IncidentState) -> list[ActionRecord]:
+    """The actions the round's one execution ran (one, or a capacity plan), in the order run."""
+    done = state.get("actions", [])
+    return [r for r in done if done and r["round"] == done[-1]["round"]]
 
 
 def _latest(ctx: RunContext, state: IncidentState) -> dict[str, float]:
@@ -258,7 +285,10 @@ def _plain(request: ActionRequest | None) -> dict[str, Any] | None:
 
 
 def _chosen(state: IncidentState) -> Candidate:
-    wanted = state.get("pending")
+    return _candidate(state, state.get("pending"))
+
+
+def _candidate(state: IncidentState, wanted: str | None) -> Candidate:
     for candidate in state.get("candidates", []):
         if candidate["id"] == wanted:
             return candidate

@@ -25,6 +25,8 @@ def decide(state: IncidentState, runtime: Runtime[RunContext]) -> dict[str, Any]
         matrix=decision.matrix,
         scores={t.candidate: t.score for t in decision.tallies},
     )
+    if decision.also:
+        record["also"] = list(decision.also)
     update: dict[str, Any] = {
         "decisions": [record],
         "pending": decision.candidate,
