@@ -16,6 +16,11 @@ SATURATED_PRESSURE = 1.5
 """``ServiceFacts.pressure`` (CPU over a 60 % target) from which a service runs at 90 % CPU or
 more: past its capacity, where "load above capacity raises CPU, then latency, then errors"
 (the scenario spec), so its breach is coming even before its SLO metrics show it."""
+RUNS_OUT = frozenset({"disk-full", "memory-leak", "connection-exhaustion"})
+"""Faults whose course ends in an outage once a resource runs out (the spec: "writes then
+fail", "out-of-memory restarts, each a burst of errors", "callers fail to connect"): an action
+taken while the resource still lasts spares that outage, so its downtime is at stake before any
+SLO metric shows it (detection finds the trend to exhaustion early on purpose)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,7 +54,11 @@ def vote_on(
     service = facts[candidate["service"]]
     cost = monthly_cost(candidate, service)
     # An overloaded dependency fails its callers' requests too: their downtime is at stake.
-    at_stake = slo_breached or service["pressure"] >= SATURATED_PRESSURE
+    at_stake = (
+        slo_breached
+        or service["pressure"] >= SATURATED_PRESSURE
+        or candidate["addresses"] in RUNS_OUT
+    )
     downtime = service["at_stake_per_min"] * EXPECTED_OUTAGE_MIN if at_stake else 0.0
     evidence = [
         f"monthly cost {cost:+,.0f} USD",

@@ -156,3 +156,27 @@ def test_a_saturated_service_s_breach_is_coming_even_before_its_slo_metrics_show
 
     assert _vote(_scale("scale-out", 8), facts(1.7), slo_breached=False)[0] == Stance.APPROVE
     assert _vote(_scale("scale-out", 8), facts(1.1), slo_breached=False)[0] == Stance.REJECT
+
+
+def test_storage_for_a_disk_filling_up_is_worth_it_before_writes_fail() -> None:
+    # Detection finds free storage trending to zero while every SLO metric is still fine: the
+    # outage ("writes then fail") is what the 12 USD a month spares.
+    grow = agentkit.candidate(
+        "increase-storage", "orders-db", params={"extra_gib": 100}, addresses="disk-full"
+    )
+    db = agentkit.database()
+
+    assert _vote(grow, db, slo_breached=False)[0] == Stance.APPROVE
+
+
+def test_capacity_for_a_fault_that_runs_nothing_out_waits_for_harm() -> None:
+    # The same scale-out with nothing breached is worth it for a leak (out-of-memory restarts
+    # are coming), not for a saturation that has not yet slowed anyone.
+    facts = agentkit.service(tier="critical", downtime_cost_per_min=10_000.0, pressure=1.1)
+
+    assert _vote(_scale("scale-out", 8, "memory-leak"), facts, slo_breached=False)[0] == (
+        Stance.APPROVE
+    )
+    assert _vote(_scale("scale-out", 8, "cpu-saturation"), facts, slo_breached=False)[0] == (
+        Stance.REJECT
+    )
