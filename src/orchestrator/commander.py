@@ -489,6 +489,10 @@ class Commander:
         for record in values.get("actions", []):
             if record["action"] in {"scale-out", "scale-in"}:
                 self.ctx.scaled.add(record["service"])
+            if record["action"] == "rollback-deployment" and record["status"] == "succeeded":
+                steps = self.ctx.rolled_back.setdefault(record["service"], [])
+                if record["step"] not in steps:
+                    steps.append(record["step"])
         was_finished = incident.finished
         if not interrupts and not snapshot.next:
             incident.finished = True
@@ -589,6 +593,13 @@ class Commander:
     def _track_changes(self) -> None:
         step = self.ctx.clock.step
         running = telemetry.revisions(self.ctx.port, self.ctx.estate.services.values())
+        for name, reserved in telemetry.reserved_concurrency(
+            self.ctx.port, self.ctx.estate.services.values()
+        ).items():
+            logged = self.ctx.capacity_log.setdefault(name, {})
+            logged[step] = float(reserved)
+            for old in [at for at in logged if at < step - evidence.HISTORY_STEPS]:
+                del logged[old]
         first_seen: list[str] = []
         for name, revision in running.items():
             changed: bool | None

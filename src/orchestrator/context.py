@@ -108,6 +108,13 @@ class RunContext:
     and does not count for a later incident, nor does the fault's log signature on it after
     (``diagnosis.Evidence.settled``): diagnosis does not re-blame a fixed cause unless its
     metrics show it again."""
+    capacity_log: dict[str, dict[int, float]] = field(default_factory=dict)
+    """Service -> step -> capacity, for services whose capacity is no CloudWatch metric (a
+    Lambda function's reserved concurrency): read every step with the revisions, and served as
+    their ``capacity`` series (``evidence.series``) so detection and diagnosis see it move."""
+    rolled_back: dict[str, list[int]] = field(default_factory=dict)
+    """Service -> steps at which the commander rolled its deployment back: the revision change
+    that follows is its own doing, not a deploy diagnosis may blame for a later fault."""
     scaled: set[str] = field(default_factory=set)
     """Services whose capacity the commander changed: their capacity moving is its own doing,
     not an anomaly (the scan and detection leave it out)."""

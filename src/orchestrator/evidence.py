@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 
 import numpy as np
 
-from agents import detection, diagnosis
+from agents import detection, diagnosis, remediation
 from agents.detection import Anomaly
 from agents.model import ServiceFacts
 from orchestrator.context import Clock, RunContext
@@ -48,11 +49,55 @@ def anomalies(ctx: RunContext, persistence: int) -> list[Anomaly]:
         del ctx.anomaly_cache[stale]
     if key not in ctx.anomaly_cache:
         got = series(ctx, ctx.estate.services)
-        ctx.anomaly_cache[key] = detection.find_anomalies(got, persistence, slos(ctx))
+        scored = since_load_served(got, ctx.settled, ctx.estate.depends_on, step)
+        ctx.anomaly_cache[key] = [
+            replace(a, onset_index=a.onset_index + len(got[a.service][a.metric]) - len(values))
+            if len(values := scored[a.service][a.metric]) != len(got[a.service][a.metric])
+            else a
+            for a in detection.find_anomalies(scored, persistence, slos(ctx))
+        ]
     return ctx.anomaly_cache[key]
 
 
+LOAD_METRICS = ("requests", "cpu", "connections", "concurrency")
+"""What a service's load moves: more requests, busier CPUs, more connections and executions."""
+
+
+def since_load_served(
+    got: dict[str, dict[str, list[float]]],
+    settled: Mapping[str, tuple[int, str]],
+    depends_on: Mapping[str, Iterable[str]],
+    now: int,
+) -> dict[str, dict[str, list[float]]]:
+    """``got`` (each series ending at step ``now``) with the load metrics of the services a
+    served load reaches cut to start where it was served. A traffic spike the commander
+    resolved with capacity (``settled``, as ``RunContext.settled``, a load-carried fault) goes
+    on: its service and every service its requests reach keep carrying it, and their load
+    metrics measured against the time before it would open incidents on the load the fix now
+    serves. Those metrics are judged against their level since the fix instead (too short a
+    history is no anomaly yet); errors, latency, memory and storage keep their whole history,
+    so a new fault there is seen as before."""
+    cuts: dict[str, int] = {}
+    for service, (step, fault) in settled.items():
+        if fault in remediation.LOAD_CARRIED:
+            for name in {service} | reachable(service, depends_on):
+                cuts[name] = max(cuts.get(name, step), step)
+    if not cuts:
+        return got
+    out: dict[str, dict[str, list[float]]] = {}
+    for name, metrics in got.items():
+        cut = cuts.get(name)
+        out[name] = {
+            metric: values[max(0, len(values) - 1 - (now - cut)) :]
+            if cut is not None and metric in LOAD_METRICS
+            else values
+            for metric, values in metrics.items()
+        }
+    return out
+
+
 def _read_series(ctx: RunContext, services: Iterable[str]) -> dict[str, dict[str, list[float]]]:
+    services = list(services)
     wanted = {}
     for name in services:
         for role, metric in metric_ids(ctx.estate.services[name]).items():
@@ -66,6 +111,10 @@ def _read_series(ctx: RunContext, services: Iterable[str]) -> dict[str, dict[str
         name, role = key.split("|", 1)
         counted = wanted[key].stat == "Sum"
         out.setdefault(name, {})[role] = _on_grid(ctx.clock, got, first, counted)
+    for name in services:
+        logged = ctx.capacity_log.get(name)
+        if logged:
+            out.setdefault(name, {})["capacity"] = _logged_on_grid(logged, first, ctx.clock.step)
     for metrics in out.values():
         # 5xx and Lambda error counts grow with traffic; the rate is what says something broke.
         errors, requests = metrics.get("errors"), metrics.get("requests")
@@ -73,6 +122,18 @@ def _read_series(ctx: RunContext, services: Iterable[str]) -> dict[str, dict[str
             metrics["errors"] = [
                 100.0 * e / r if r > 0 else 0.0 for e, r in zip(errors, requests, strict=True)
             ]
+    return out
+
+
+def _logged_on_grid(logged: dict[int, float], first: int, step: int) -> list[float]:
+    """A value the commander read itself (``RunContext.capacity_log``) once per step from
+    ``first`` (or its first read) to now, a step it missed holding the value before it."""
+    start = max(first, min(logged))
+    out: list[float] = []
+    last = logged[max(at for at in logged if at <= start)]
+    for at in range(start, step + 1):
+        last = logged.get(at, last)
+        out.append(last)
     return out
 
 

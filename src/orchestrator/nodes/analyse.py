@@ -26,7 +26,8 @@ def diagnose(state: IncidentState, runtime: Runtime[RunContext]) -> dict[str, An
     offset = step - (length - 1)  # series index 0 is this step
     onset = state.get("onset_step", state["opened_step"])
     changes = {
-        name: [s - offset for s in steps if s >= offset] for name, steps in ctx.changes.items()
+        name: [s - offset for s in steps if s >= offset and not _own(ctx, name, s)]
+        for name, steps in ctx.changes.items()
     }
     unread = diagnosis.Evidence(
         series=got,
@@ -137,3 +138,14 @@ def fan_out(state: IncidentState) -> list[Send] | Literal["escalate"]:
         )
         for agent in AgentName
     ]
+
+
+OWN_CHANGE_STEPS = 2
+"""Steps after the commander's own rollback in which the revision change AWS reports is that
+rollback (it is read back at the next period, or the one after on a slow deploy)."""
+
+
+def _own(ctx: RunContext, service: str, step: int) -> bool:
+    """A revision change the commander made itself (``RunContext.rolled_back``): the fix of a
+    cause, not a deploy that could cause the next fault."""
+    return any(at <= step <= at + OWN_CHANGE_STEPS for at in ctx.rolled_back.get(service, ()))

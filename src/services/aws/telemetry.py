@@ -146,6 +146,20 @@ def revisions(port: AwsPort, resources: Iterable[ServiceResources]) -> dict[str,
     return out
 
 
+def reserved_concurrency(port: AwsPort, resources: Iterable[ServiceResources]) -> dict[str, int]:
+    """Each Lambda function's reserved concurrency (its capacity), by service: one
+    GetFunctionConcurrency per function. CloudWatch has no metric for it, and AWS keeps no
+    history of it to read back, so the commander reads it every step and keeps the series
+    itself (``RunContext.capacity_log``); a function with none reserved is left out."""
+    out: dict[str, int] = {}
+    for res in resources:
+        if res.kind is ServiceKind.LAMBDA and res.function_name:
+            got = port.lambda_.get_function_concurrency(FunctionName=res.function_name)
+            if "ReservedConcurrentExecutions" in got:
+                out[res.name] = int(got["ReservedConcurrentExecutions"])
+    return out
+
+
 def deployed_at(port: AwsPort, resources: Iterable[ServiceResources]) -> dict[str, datetime]:
     """When each service's running revision was deployed, for revisions that replaced an
     earlier one: the ECS service's PRIMARY deployment ``createdAt`` (its task definition past
