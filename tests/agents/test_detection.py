@@ -254,6 +254,18 @@ def test_a_count_moving_by_one_unit_is_noise_and_a_real_rise_is_not() -> None:
     assert [a.metric for a in find_anomalies(risen, persistence=3)] == ["concurrency"]
 
 
+def test_an_error_rate_near_zero_must_rise_by_a_point_to_be_harm() -> None:
+    # checkout's first minutes: 0.2 % of requests failing, then 0.3-0.35 %. A z-score over a few
+    # quiet points calls that a shift; it is a handful of requests, and verification would call
+    # it recovered. A bad deploy's 0.2 % to 3 % is harm.
+    quiet = [0.199, 0.214, 0.288, 0.201, 0.206, 0.21, 0.2, 0.205]
+    blip = {"checkout": {"errors": [*quiet, 0.305, 0.326, 0.345]}}
+    broken = {"checkout": {"errors": [*quiet, 2.9, 3.1, 3.0]}}
+
+    assert find_anomalies(blip, persistence=2) == []
+    assert [a.metric for a in find_anomalies(broken, persistence=2)] == ["errors"]
+
+
 def test_memory_leaking_inside_a_noisy_band_is_found_before_it_runs_out() -> None:
     # Two points a step against noise of +-3.5: no three points running stand out from the
     # ones before them, and the first out-of-memory kill is 25 steps away; the trend shows.

@@ -10,7 +10,7 @@ from typing import Any, Literal
 from langgraph.runtime import Runtime
 from langgraph.types import interrupt
 
-from agents.detection import BAD_DIRECTION
+from agents.detection import BAD_DIRECTION, MATERIAL
 from agents.model import Candidate
 from orchestrator import evidence
 from orchestrator.context import RunContext
@@ -21,8 +21,6 @@ from services.errors import ResourceBusyError
 from services.scenario.model import ActionKind
 
 _LOAD_METRICS = frozenset({"requests"})
-_SLACK = {"errors": 1.0, "throttles": 5.0}
-"""Absolute slack on top of 1.5 x baseline: error rate in points, throttles in calls."""
 
 
 def action_hash(candidate: Candidate) -> str:
@@ -191,11 +189,7 @@ def verify(state: IncidentState, runtime: Runtime[RunContext]) -> dict[str, Any]
         if key not in now or anomaly["metric"] in _LOAD_METRICS:
             continue  # more requests is demand, not harm
         values = now[key]
-        served = (
-            anomaly["metric"] == "cpu"
-            and anomaly["service"] in ctx.scaled
-            and values <= evidence.CPU_TARGET
-        )
+        served = evidence.served(ctx, anomaly["service"], anomaly["metric"], values)
         if not served and not _in_band(anomaly["metric"], anomaly["baseline"], [values]):
             still_bad.append(f"{anomaly['service']} {anomaly['metric']}")
         was = record.get("before", {}).get(key)
@@ -271,7 +265,7 @@ def _in_band(metric: str, baseline: float, recent: list[float]) -> bool:
     """Back within its baseline band: for rising-bad metrics at most 1.5 x (plus a little for
     error rates and throttle counts near zero); for falling-bad ones (free storage) at least
     half."""
-    slack = _SLACK.get(metric, 0.0)
+    slack = MATERIAL.get(metric, 0.0)
     if BAD_DIRECTION.get(metric, 1) < 0:
         return all(v >= 0.5 * baseline for v in recent)
     return all(v <= 1.5 * baseline + slack for v in recent)
