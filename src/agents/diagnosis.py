@@ -114,7 +114,8 @@ def rank_root_causes(
     single point shows (a resource running out on a trend, ``detection.find_anomalies``)
     places its service too. ``sustained``: the share of a metric's points from its first hit
     on that must be hits for it to count; a live incident's diagnosis asks for half
-    (``SUSTAINED``), so one noisy point minutes ago does not make a service the earliest.
+    (``SUSTAINED``), and with it a metric's first hit is where its last run of hits began
+    (``_last_run``), so one noisy point minutes ago does not make a service the earliest.
     """
     settled = settled or {}
     first: dict[str, int] = {}
@@ -138,6 +139,8 @@ def rank_root_causes(
         for metric, values in metrics.items():
             scores = anomaly_scores(values, direction=BAD_DIRECTION.get(metric, 0))
             hits = [i for i in range(start, len(scores)) if scores[i] >= ANOMALOUS]
+            if hits and sustained > 0:
+                hits = _last_run(hits)
             if hits and len(hits) >= sustained * (len(scores) - hits[0]):
                 hit(service, metric, hits[0], float(np.mean(scores[hits])))
     for found in flagged:
@@ -172,6 +175,21 @@ def rank_root_causes(
         ranked[service] = score
     order = sorted(ranked.items(), key=lambda item: (-item[1], item[0]))
     return [(service, min(1.0, score)) for service, score in order]
+
+
+RUN_GAP = 1
+"""Quiet points a run of anomalous points may hold and still be one run."""
+
+
+def _last_run(hits: list[int]) -> list[int]:
+    """The last run of ``hits`` (ascending indices), gaps of up to ``RUN_GAP`` points allowed:
+    where the anomaly that is still going began. A noisy point five minutes before it is not
+    its start (it made a load's first dependency look earlier than the front door it came in
+    by)."""
+    first = len(hits) - 1
+    while first > 0 and hits[first] - hits[first - 1] <= RUN_GAP + 1:
+        first -= 1
+    return hits[first:]
 
 
 def classify(service: str, evidence: Evidence) -> list[tuple[str, float, list[str]]]:

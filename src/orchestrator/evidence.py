@@ -55,8 +55,16 @@ def anomalies(ctx: RunContext, persistence: int) -> list[Anomaly]:
             if len(values := scored[a.service][a.metric]) != len(got[a.service][a.metric])
             else a
             for a in detection.find_anomalies(scored, persistence, slos(ctx))
+            if not served(ctx, a.service, a.metric, a.latest)
         ]
     return ctx.anomaly_cache[key]
+
+
+def served(ctx: RunContext, service: str, metric: str, value: float) -> bool:
+    """The CPU of a service whose capacity the commander changed, at or under the target its
+    capacity is sized for (``CPU_TARGET``): more tasks carrying a saturating load run hotter than
+    the old ones did at rest, and that is the fix working, not the fault (nor a new one)."""
+    return metric == "cpu" and service in ctx.scaled and value <= CPU_TARGET
 
 
 LOAD_METRICS = ("requests", "cpu", "connections", "concurrency")

@@ -140,6 +140,22 @@ def test_one_noisy_point_before_the_onset_does_not_make_the_cause_its_symptom() 
     assert dict(sustained)["orders-db"] == 0.0
 
 
+def test_a_noisy_point_before_a_load_that_is_still_rising_is_not_where_it_began() -> None:
+    # A surge enters by the api and reaches pricing, which it calls; pricing's request count
+    # had one noisy point five minutes before. The load's origin is still the api.
+    pricing = agentkit.shifted(AT, 2.5, N, seed=1)
+    pricing[AT - 5] *= 2.0
+    series = {
+        "api": {"requests": agentkit.shifted(AT, 6.0, N, seed=2)},
+        "pricing": {"requests": pricing},
+    }
+    edges = [("api", "pricing")]
+
+    ranked = rank_root_causes(series, edges, AT, sustained=diagnosis.SUSTAINED)
+
+    assert [service for service, _ in ranked] == ["api", "pricing"]
+
+
 def test_an_anomaly_detection_flagged_places_its_service_though_no_point_stands_out() -> None:
     # memory leaking inside its noise band: detection's trend finds it, no point scores high
     leak = agentkit.leaking(AT, 2.0, n=N, seed=3)
