@@ -216,8 +216,8 @@ def verify(state: IncidentState, runtime: Runtime[RunContext]) -> dict[str, Any]
 def _roll_back(ctx: RunContext, record: ActionRecord) -> list[Entry]:
     """Undo ``record`` when it has an undo: it made nothing better."""
     rollback = record.get("rollback")
-    if not rollback:
-        return []
+    if not rollback or record["status"] != "succeeded":
+        return []  # nothing was changed (or nothing is known to be): nothing to undo
     request = ActionRequest(ActionKind(rollback["kind"]), rollback["service"], rollback["params"])
     key = f"{record['key']}:rollback"
     step = ctx.clock.step
