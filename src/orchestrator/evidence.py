@@ -50,13 +50,14 @@ def anomalies(ctx: RunContext, persistence: int) -> list[Anomaly]:
     if key not in ctx.anomaly_cache:
         got = series(ctx, ctx.estate.services)
         scored = since_load_served(got, ctx.settled, ctx.estate.depends_on, step)
-        ctx.anomaly_cache[key] = [
-            replace(a, onset_index=a.onset_index + len(got[a.service][a.metric]) - len(values))
-            if len(values := scored[a.service][a.metric]) != len(got[a.service][a.metric])
-            else a
-            for a in detection.find_anomalies(scored, persistence, slos(ctx))
-            if not served(ctx, a.service, a.metric, a.latest)
-        ]
+        found = []
+        for a in detection.find_anomalies(scored, persistence, slos(ctx)):
+            if served(ctx, a.service, a.metric, a.latest):
+                continue
+            # an onset in a cut series, counted from the whole series' start as elsewhere
+            cut = len(got[a.service][a.metric]) - len(scored[a.service][a.metric])
+            found.append(replace(a, onset_index=a.onset_index + cut) if cut else a)
+        ctx.anomaly_cache[key] = found
     return ctx.anomaly_cache[key]
 
 

@@ -236,7 +236,9 @@ def _roll_back(ctx: RunContext, record: ActionRecord) -> list[Entry]:
 def _this_round(state: IncidentState) -> list[ActionRecord]:
     """The actions the round's one execution ran (one, or a capacity plan), in the order run."""
     done = state.get("actions", [])
-    return [r for r in done if done and r["round"] == done[-1]["round"]]
+    if not done:
+        return []
+    return [r for r in done if r["round"] == done[-1]["round"]]
 
 
 def _latest(ctx: RunContext, state: IncidentState) -> dict[str, float]:
