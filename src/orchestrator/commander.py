@@ -38,7 +38,7 @@ from orchestrator.context import RunContext
 from orchestrator.correlation import Tracked, TriageGroup, correlate, triage_for, triage_group
 from orchestrator.graph import IncidentGraph
 from orchestrator.intake import Signal
-from orchestrator.state import Alert, Entry, IncidentState
+from orchestrator.state import Alert, Entry, HandOff, IncidentState
 from orchestrator.store import IncidentStore, MemoryIncidentStore
 from orchestrator.summary import FINISHED, summarise, token
 from services.audit import AuditRecord
@@ -515,6 +515,8 @@ class Commander:
             self.ctx.metrics.approvals_pending.set(len(self.pending_approvals()))
         self._journal(journal.thread(incident.id, values, incident.waiting, incident.journaled))
         self._summarise(incident, values)
+        if incident.finished and not was_finished and values.get("handed_off"):
+            self._hand_off(incident, values["handed_off"])
 
     def _own_cause(self, incident: Tracked, values: dict[str, Any]) -> None:
         """Keep ``ctx.causes`` naming, for each root cause, the incident working it: its
@@ -536,6 +538,33 @@ class Commander:
             service, fault = hypotheses[0]["service"], hypotheses[0]["fault"]
             if service in self.ctx.estate.services:
                 self.ctx.settled[service] = (self.ctx.clock.step, fault)
+
+    def _hand_off(self, incident: Tracked, handed: HandOff) -> None:
+        """Open an incident for the second fault ``incident`` found once it had fixed its own
+        (``analyse.diagnose``), unless another incident works that fault already. Its alert
+        is the commander's own, about the fault's service, at the step it was handed on; the
+        new incident confirms and diagnoses it from the evidence like any other."""
+        second = handed["hypothesis"]
+        fingerprint = f"handoff:{incident.id}:{second['service']}:{second['fault']}"
+        if handed["owner"] is not None or any(
+            fingerprint in other.fingerprints for other in self.incidents.values()
+        ):
+            return  # worked already, or opened before a restart
+        alert = Alert(
+            fingerprint=fingerprint,
+            source="commander",
+            service=second["service"],
+            summary=(
+                f"{second['fault']} on {second['service']}: a second fault, left when "
+                f"{incident.id} fixed its own cause"
+            ),
+            step=handed["step"],
+            fault_hint=None,
+            details={"handed_from": incident.id, "fault": second["fault"]},
+        )
+        if self.ctx.metrics is not None:
+            self.ctx.metrics.incidents_opened.inc()
+        self._open(alert)
 
     def _merge(self, duplicate: Tracked, owner_id: str, alerts: list[Alert]) -> None:
         """``duplicate`` closed into ``owner_id``: its alerts join the owner (journaled there,

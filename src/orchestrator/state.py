@@ -18,8 +18,9 @@ class Alert(TypedDict):
 
     fingerprint: str
     source: str
-    """cloudwatch | guardduty | cloudtrail | detector, or the gateway's source (alertmanager,
-    grafana, pagerduty, generic, ...)"""
+    """cloudwatch | guardduty | cloudtrail | detector | commander (a second fault one incident
+    handed on, ``Commander._hand_off``), or the gateway's source (alertmanager, grafana,
+    pagerduty, generic, ...)"""
     service: str
     """The service of the estate it is about; '' for a triage incident's alert (none matches)."""
     summary: str
@@ -62,6 +63,26 @@ class DecisionRecord(TypedDict):
     same cause on other services, ``consensus.companions``)."""
 
 
+class Verification(TypedDict):
+    """What verification found after a round's actions had time to work."""
+
+    round: int
+    improved: bool
+    """Some anomalous metric moved at least a quarter of the way back (nothing rolled back)."""
+    unrecovered: list[str]
+    """The services with an anomalous metric still out of its band."""
+
+
+class HandOff(TypedDict):
+    """A second fault an incident hands on when it ends (``IncidentState.handed_off``)."""
+
+    step: int
+    round: int
+    hypothesis: Hypothesis
+    owner: str | None
+    """The live incident already working that fault; None: the commander opens one."""
+
+
 class IncidentState(TypedDict):
     incident_id: str
     alerts: Annotated[list[Alert], operator.add]
@@ -94,9 +115,15 @@ class IncidentState(TypedDict):
     """triage: opened by alerts no service of the estate matches (``orchestrator.triage``);
     absent: an incident of the estate."""
     reason: NotRequired[str | None]
-    """Why it ended as it did, in a line for the incident list (noise, escalation, triage)."""
+    """Why it ended as it did, in a line for the incident list (noise, escalation, triage,
+    a second fault handed on)."""
     reexamined: NotRequired[int]
     """How many times it was looked at again after it was escalated (``Commander``)."""
+    verification: NotRequired[Verification]
+    """The last round's verification (absent before the first one)."""
+    handed_off: NotRequired[HandOff]
+    """A second, independent fault found after this incident fixed its own cause: it ended
+    resolved, and the commander opens an incident for the second fault (``analyse.diagnose``)."""
 
 
 class VoteTask(TypedDict):

@@ -14,7 +14,7 @@ from agents.detection import BAD_DIRECTION, MATERIAL
 from agents.model import Candidate
 from orchestrator import evidence
 from orchestrator.context import RunContext
-from orchestrator.state import ActionRecord, Entry, IncidentState
+from orchestrator.state import ActionRecord, Entry, IncidentState, Verification
 from services.aws import actions
 from services.aws.actions import ActionRequest
 from services.errors import ResourceBusyError
@@ -161,7 +161,7 @@ def _execute_once(
 
 
 def after_execute(state: IncidentState) -> Literal["await_effect", "diagnose", "escalate"]:
-    if any(r["status"] in {"succeeded", "unknown"} for r in _this_round(state)):
+    if any(r["status"] in {"succeeded", "unknown"} for r in this_round(state)):
         return "await_effect"
     return _next_round(state)
 
@@ -181,9 +181,9 @@ def verify(state: IncidentState, runtime: Runtime[RunContext]) -> dict[str, Any]
     ctx = runtime.context
     step = ctx.clock.step
     now = _latest(ctx, state)
-    records = _this_round(state)
+    records = this_round(state)
     record = records[0]
-    still_bad, improved = [], False
+    still_bad, improved, unrecovered = [], False, set()
     for anomaly in state.get("anomalies", []):
         key = f"{anomaly['service']}|{anomaly['metric']}"
         if key not in now or anomaly["metric"] in _LOAD_METRICS:
@@ -192,6 +192,7 @@ def verify(state: IncidentState, runtime: Runtime[RunContext]) -> dict[str, Any]
         served = evidence.served(ctx, anomaly["service"], anomaly["metric"], values)
         if not served and not _in_band(anomaly["metric"], anomaly["baseline"], [values]):
             still_bad.append(f"{anomaly['service']} {anomaly['metric']}")
+            unrecovered.add(anomaly["service"])
         was = record.get("before", {}).get(key)
         if was is not None and abs(values - anomaly["baseline"]) <= 0.75 * abs(
             was - anomaly["baseline"]
@@ -205,6 +206,9 @@ def verify(state: IncidentState, runtime: Runtime[RunContext]) -> dict[str, Any]
     verdict = "improved but " if improved else ""
     update: dict[str, Any] = {
         "recovered": False,
+        "verification": Verification(
+            round=record["round"], improved=improved, unrecovered=sorted(unrecovered)
+        ),
         "timeline": [_entry(step, "verify", f"{verdict}not recovered: {', '.join(still_bad)}")],
     }
     if not improved:
@@ -233,7 +237,7 @@ def _roll_back(ctx: RunContext, record: ActionRecord) -> list[Entry]:
         return [_entry(step, "executor", f"rollback not attempted: {exc}")]
 
 
-def _this_round(state: IncidentState) -> list[ActionRecord]:
+def this_round(state: IncidentState) -> list[ActionRecord]:
     """The actions the round's one execution ran (one, or a capacity plan), in the order run."""
     done = state.get("actions", [])
     if not done:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from typing import Any, Literal
 
@@ -10,11 +10,12 @@ from langgraph.runtime import Runtime
 from langgraph.types import Send
 
 from agents import diagnosis, remediation, security
-from agents.model import AgentName, Hypothesis
+from agents.model import AgentName, Hypothesis, cause_of
 from orchestrator import evidence, second_opinion
 from orchestrator.context import RunContext
 from orchestrator.correlation import downstream, scope
-from orchestrator.state import Entry, IncidentState, VoteTask
+from orchestrator.nodes import act
+from orchestrator.state import Entry, HandOff, IncidentState, VoteTask
 
 
 def diagnose(state: IncidentState, runtime: Runtime[RunContext]) -> dict[str, Any]:
@@ -76,6 +77,23 @@ def diagnose(state: IncidentState, runtime: Runtime[RunContext]) -> dict[str, An
         "services": sorted(set(state.get("services", [])) | {top["service"]} - {"unknown"}),
     }
     owner = ctx.causes.get((top["service"], top["fault"]))
+    if (fixed := _fixed(state, top, ctx.estate.depends_on)) is not None:
+        # Its own cause is fixed; what is left is another fault's (another incident's).
+        owner = owner if owner != state["incident_id"] else None
+        worked = f"worked by {owner}" if owner else "handed to a new incident"
+        text = (
+            f"{fixed['fault']} on {fixed['service']} is fixed; what is left is a second fault, "
+            f"{top['fault']} on {top['service']}, which neither calls nor serves it: {worked}"
+        )
+        update["hypotheses"] = [fixed, *(h for h in state.get("hypotheses", []) if h != fixed)]
+        update["services"] = state.get("services", [])
+        update["handed_off"] = HandOff(step=step, round=round_, hypothesis=top, owner=owner)
+        update["reason"] = (
+            f"fixed {fixed['fault']} on {fixed['service']}; a second fault, {top['fault']} on "
+            f"{top['service']}, {worked}"
+        )
+        update["timeline"] = [*timeline, Entry(step=step, node="diagnosis", text=text)]
+        return update
     if top["service"] != "unknown" and owner not in (None, state["incident_id"]):
         text = f"same root cause as {owner} ({top['fault']} on {top['service']}): joins it"
         update["duplicate_of"] = owner
@@ -83,10 +101,56 @@ def diagnose(state: IncidentState, runtime: Runtime[RunContext]) -> dict[str, An
     return update
 
 
-def after_diagnose(state: IncidentState) -> Literal["propose", "close"]:
+def after_diagnose(state: IncidentState) -> Literal["propose", "close", "resolve"]:
     """Another live incident already works the root cause: this one closes into it, so two
-    incidents never act on one fault (each undoing the other's action as not helping)."""
+    incidents never act on one fault (each undoing the other's action as not helping). Its
+    own cause fixed and a second fault left (``handed_off`` this round), it resolves."""
+    handed = state.get("handed_off")
+    if handed is not None and handed["round"] == state.get("round"):
+        return "resolve"
     return "close" if state.get("duplicate_of") else "propose"
+
+
+def _fixed(
+    state: IncidentState, top: Hypothesis, depends_on: Mapping[str, Sequence[str]]
+) -> Hypothesis | None:
+    """The cause the last round fixed, when what this round ranks first is a second fault.
+
+    Fixed: an action addressing it succeeded, verification saw the anomalies improve, and its
+    service, which was harmed, is back in band; what is still out of band is then another
+    fault's. A second fault: the new top hypothesis is on another service, and not the fixed
+    fault's kind seen again on a service that calls or serves it, nor a service below a fixed
+    traffic spike (the load its fix serves goes on to what it calls). Two faults at once raise
+    one set of alarms when their parts of the estate share callers (the front door), and are
+    worked as one incident until the first is fixed; from there each is its own incident."""
+    checked = state.get("verification")
+    if checked is None or checked["round"] != state.get("round") or not checked["improved"]:
+        return None
+    by_id = {c["id"]: c for c in state.get("candidates", [])}
+    addressed = {
+        (cause_of(by_id[r["candidate"]]), by_id[r["candidate"]]["addresses"])
+        for r in act.this_round(state)
+        if r["status"] == "succeeded" and r["candidate"] in by_id
+    }
+    fixed = next(
+        (h for h in state.get("hypotheses", []) if (h["service"], h["fault"]) in addressed), None
+    )
+    harmed = {a["service"] for a in state.get("anomalies", []) if a["metric"] != "requests"}
+    if (
+        fixed is None
+        or fixed["service"] not in harmed
+        or fixed["service"] in checked["unrecovered"]
+    ):
+        return None
+    if top["service"] in {"unknown", fixed["service"]}:
+        return None
+    below = top["service"] in downstream(fixed["service"], depends_on)
+    above = fixed["service"] in downstream(top["service"], depends_on)
+    if (below or above) and top["fault"] == fixed["fault"]:
+        return None  # the same fault seen again on a neighbour
+    if below and fixed["fault"] in remediation.LOAD_CARRIED:
+        return None  # the load the fixed service serves goes on to what it calls
+    return fixed
 
 
 def _ranking(found: Sequence[Hypothesis]) -> str:
