@@ -197,14 +197,19 @@ def _single(rng: random.Random, topology: Topology, klass: str) -> tuple[list[Ev
 
 
 def _concurrent(rng: random.Random, topology: Topology, _: str) -> tuple[list[Event], str]:
-    kinds = rng.sample([k for k in FaultKind if k is not FaultKind.COST_RUNAWAY], 2)
+    drawable = [k for k in FaultKind if k is not FaultKind.COST_RUNAWAY]
+    kinds = rng.sample(drawable, 2)
     first = _target(rng, topology, kinds[0])
-    pool = [
-        n
-        for n in topology.of_kind(*TARGET_KINDS[kinds[1]])
-        if n.name != first.name and not topology.related(n.name, first.name)
-    ] or [n for n in topology.of_kind(*TARGET_KINDS[kinds[1]]) if n.name != first.name]
-    second = rng.choice(pool) if pool else first
+
+    def elsewhere(kind: FaultKind) -> list[Node]:
+        return [n for n in topology.of_kind(*TARGET_KINDS[kind]) if n.name != first.name]
+
+    if not elsewhere(kinds[1]):
+        # The estate's only node of that kind has the first fault (its one database, say): two
+        # faults on one service at once are one service's trouble, not two concurrent faults.
+        kinds[1] = rng.choice([k for k in drawable if k is not kinds[0] and elsewhere(k)])
+    pool = [n for n in elsewhere(kinds[1]) if not topology.related(n.name, first.name)]
+    second = rng.choice(pool or elsewhere(kinds[1]))
     at = _onset(rng)
     events = [
         _fault(rng, kinds[0], first, at),

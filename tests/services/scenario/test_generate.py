@@ -76,6 +76,9 @@ def test_combinations_are_what_their_class_says() -> None:
         if item.klass == "two-causes-in-sequence":
             assert len({f.target for f in faults}) == 1
             assert len({f.kind for f in faults}) == 2
+        elif item.klass == "concurrent-unrelated":
+            assert len({f.target for f in faults}) == 2
+            assert len({f.kind for f in faults}) == 2
         elif item.klass == "attack-traffic":
             assert [f.params.malicious for f in faults] == [True]  # type: ignore[union-attr]
         elif item.klass == "recurring":
@@ -89,6 +92,18 @@ def test_combinations_are_what_their_class_says() -> None:
         elif item.klass == "noise-only":
             assert faults == []
             assert item.verdict.incident is False
+
+
+def test_concurrent_faults_fall_on_two_services_when_the_estate_has_one_database() -> None:
+    item = generate(231)  # its first fault is on the only database; the second drawn was too
+    databases = [s.name for s in item.scenario.services if s.kind == "rds"]
+    targets = [f.target for f in item.scenario.faults]
+
+    assert item.klass == "concurrent-unrelated"
+    assert len(databases) == 1
+    assert databases[0] in targets
+    assert len(set(targets)) == 2
+    assert len(item.verdict.expect()["root_causes"]) == 2
 
 
 def test_same_seed_same_file_in_another_process_with_another_hash_seed() -> None:
