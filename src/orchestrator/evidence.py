@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 
@@ -61,11 +61,18 @@ def anomalies(ctx: RunContext, persistence: int) -> list[Anomaly]:
     return ctx.anomaly_cache[key]
 
 
-def served(ctx: RunContext, service: str, metric: str, value: float) -> bool:
-    """The CPU of a service whose capacity the commander changed, at or under the target its
-    capacity is sized for (``CPU_TARGET``): more tasks carrying a saturating load run hotter than
-    the old ones did at rest, and that is the fix working, not the fault (nor a new one)."""
-    return metric == "cpu" and service in ctx.scaled and value <= CPU_TARGET
+def served(
+    ctx: RunContext, service: str, metric: str, value: float, carrying: Collection[str] = ()
+) -> bool:
+    """The CPU of a service whose capacity the commander changed, or of one ``carrying`` a
+    load-carried cause's load (its service and those its requests reach), at or under the
+    target capacity is sized for (``CPU_TARGET``): more tasks carrying a saturating load run
+    hotter than the old ones did at rest, and a service with headroom carrying more of its
+    users' requests works harder; that is the load being served, not the fault (nor a new
+    one)."""
+    return (
+        metric == "cpu" and (service in ctx.scaled or service in carrying) and value <= CPU_TARGET
+    )
 
 
 LOAD_METRICS = ("requests", "cpu", "connections", "concurrency")

@@ -3,8 +3,11 @@ against its level since the fix, not as a new anomaly on every service it reache
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+from typing import Any
+
 from agents import detection
-from orchestrator.evidence import since_load_served
+from orchestrator.evidence import CPU_TARGET, served, since_load_served
 
 DEPENDS_ON = {"storefront": ["reports"], "reports": ["reports-db"], "search": [], "reports-db": []}
 NOW = 36
@@ -56,3 +59,19 @@ def test_only_load_metrics_of_reached_services_are_cut_and_only_for_a_load_carri
     assert served["reports"]["errors"] == got["reports"]["errors"]
     assert served["search"] == got["search"]
     assert fixed_deploy == got
+
+
+def test_cpu_under_target_where_a_spike_s_load_lands_is_that_load_served_not_harm() -> None:
+    # Verification: a dependency the spike's requests reach works harder (its CPU out of its
+    # band) but has headroom; that is the load being served, so it does not hold the incident
+    # open (rolling back the capacity that fixed the front door, as it did before).
+    ctx: Any = SimpleNamespace(scaled=set())
+    carrying = {"storefront", "reports", "reports-db"}
+    under, over = CPU_TARGET - 5, CPU_TARGET + 5
+
+    assert served(ctx, "reports", "cpu", under, carrying)
+    assert not served(ctx, "reports", "cpu", over, carrying)  # saturated: capacity is due
+    assert not served(ctx, "reports", "errors", 0.0, carrying)  # errors are harm, whatever load
+    assert not served(ctx, "search", "cpu", under, carrying)  # no spike reaches it: its own
+    scaled_search: Any = SimpleNamespace(scaled={"search"})
+    assert served(scaled_search, "search", "cpu", under)  # capacity the commander added

@@ -10,10 +10,12 @@ from typing import Any, Literal
 from langgraph.runtime import Runtime
 from langgraph.types import interrupt
 
+from agents import remediation
 from agents.detection import BAD_DIRECTION, MATERIAL
 from agents.model import Candidate
 from orchestrator import evidence
 from orchestrator.context import RunContext
+from orchestrator.correlation import reachable
 from orchestrator.state import ActionRecord, Entry, IncidentState, Verification
 from services.aws import actions
 from services.aws.actions import ActionRequest
@@ -175,21 +177,28 @@ def await_effect(state: IncidentState, runtime: Runtime[RunContext]) -> dict[str
 def verify(state: IncidentState, runtime: Runtime[RunContext]) -> dict[str, Any]:
     """Recovered when every anomalous metric is back in its band. If not, an action that made
     nothing better is rolled back (when it can be) before the next round. The CPU of a service
-    whose capacity the commander changed is back when it runs at or under the target capacity
-    is sized for (``evidence.CPU_TARGET``): more tasks carrying a saturating load run hotter
-    than the old ones did at rest, and that is the fix working, not the fault."""
+    whose capacity the commander changed, or which carries a traffic spike's load, is back when
+    it runs at or under the target capacity is sized for (``evidence.CPU_TARGET``): more tasks
+    carrying a saturating load run hotter than the old ones did at rest, and that is the fix
+    working, not the fault (``evidence.served``)."""
     ctx = runtime.context
     step = ctx.clock.step
     now = _latest(ctx, state)
     records = this_round(state)
     record = records[0]
     still_bad, improved, unrecovered = [], False, set()
+    carrying = {
+        name
+        for h in state.get("hypotheses", [])
+        if h["fault"] in remediation.LOAD_CARRIED and h["service"] in ctx.estate.services
+        for name in {h["service"]} | reachable(h["service"], ctx.estate.depends_on)
+    }
     for anomaly in state.get("anomalies", []):
         key = f"{anomaly['service']}|{anomaly['metric']}"
         if key not in now or anomaly["metric"] in _LOAD_METRICS:
             continue  # more requests is demand, not harm
         values = now[key]
-        served = evidence.served(ctx, anomaly["service"], anomaly["metric"], values)
+        served = evidence.served(ctx, anomaly["service"], anomaly["metric"], values, carrying)
         if not served and not _in_band(anomaly["metric"], anomaly["baseline"], [values]):
             still_bad.append(f"{anomaly['service']} {anomaly['metric']}")
             unrecovered.add(anomaly["service"])
