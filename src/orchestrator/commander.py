@@ -448,7 +448,7 @@ class Commander:
         )  # fmt: skip
 
     def _adopt(self, incident_id: str, snapshot: StateSnapshot) -> Tracked:
-        """Track a thread the checkpointer holds, and run on one that died inside a node."""
+        """Track a thread the checkpointer holds, and run on one that died inside a step."""
         values = snapshot.values
         alerts: list[Alert] = values.get("alerts", [])
         triaged = values.get("kind") == "triage" and bool(alerts)
@@ -468,8 +468,8 @@ class Commander:
             incident.acknowledged_by = journal.acknowledged_by(entries)
             incident.fingerprints |= journal.attached_fingerprints(entries)
         self._absorb(incident, snapshot)
-        if snapshot.next and incident.waiting is None:
-            self._run(incident, None)  # died inside a node: carry on from the checkpoint
+        if snapshot.tasks and incident.waiting is None:
+            self._run(incident, None)  # died inside a step: carry on from the checkpoint
         return incident
 
     def _run(self, incident: Tracked, payload: IncidentState | Command[Any] | None) -> None:
@@ -494,7 +494,12 @@ class Commander:
                 if record["step"] not in steps:
                     steps.append(record["step"])
         was_finished = incident.finished
-        if not interrupts and not snapshot.next:
+        # A thread has work left while it has tasks, not only while ``next`` names any: a
+        # process that died after a step's tasks wrote their results and before that step's
+        # checkpoint leaves tasks with their writes and an empty ``next`` (the first step of
+        # a thread, say: its input stored, ``detect`` not yet scheduled). Running on applies
+        # those writes and goes on; taken as ended, the incident would stay listed open.
+        if not interrupts and not snapshot.tasks:
             incident.finished = True
         if values.get("status") in FINISHED:
             incident.finished = True

@@ -59,6 +59,25 @@ def _story(running: Cluster) -> str:
         " (SELECT id FROM ic_incidents WHERE status <> 'noise') ORDER BY seq"
     ):
         lines.append(f"{incident_id} step {step} {node}: {text}")
+    unfinished = tuple(FINISHED)
+    # An incident that never finished: everything journaled about it, and its thread's
+    # checkpoints (step, source, and the tasks with writes pending), to tell a thread that
+    # never ran from one that stopped inside a node or waits for a step that never came.
+    for (incident_id,) in running.sql(
+        "SELECT id FROM ic_incidents WHERE status <> ALL(%s)", list(unfinished)
+    ):
+        for kind, data in running.sql(
+            "SELECT kind, data FROM ic_audit_log WHERE incident_id = %s ORDER BY seq", incident_id
+        ):
+            lines.append(f"{incident_id} journal {kind}: {str(data)[:300]}")
+        for checkpoint, step, source, writes in running.sql(
+            "SELECT c.checkpoint_id, c.metadata->>'step', c.metadata->>'source',"
+            " (SELECT string_agg(w.channel, ',') FROM checkpoint_writes w"
+            "  WHERE w.thread_id = c.thread_id AND w.checkpoint_id = c.checkpoint_id)"
+            " FROM checkpoints c WHERE c.thread_id = %s ORDER BY c.checkpoint_id",
+            incident_id,
+        ):
+            lines.append(f"{incident_id} checkpoint {checkpoint} step {step} {source}: {writes}")
     return "\n".join(lines)
 
 

@@ -11,16 +11,23 @@ from __future__ import annotations
 import json
 import os
 import signal
+import sqlite3
 import subprocess
 import sys
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
+import pytest
+from langchain_core.runnables import RunnableConfig
+from langgraph.checkpoint.base import ChannelVersions, Checkpoint, CheckpointMetadata
+from langgraph.checkpoint.sqlite import SqliteSaver
+
 from orchestrator.checkpoints import open_checkpointer
 from orchestrator.commander import Commander
 from orchestrator.context import Clock, RunContext
 from orchestrator.graph import build_graph
+from orchestrator.intake import Signal
 from orchestrator.ledger import ActionLedger
 from orchestrator.runner import catalogue_of
 from services.aws.port import AwsPort
@@ -155,3 +162,64 @@ def test_sigkill_mid_incident_recovers_and_never_repeats_an_action(
     assert len(reboots) == 1, f"AWS saw {len(reboots)} reboots"
     # And the fault really is cured in the world.
     assert all(run.cured_step is not None for run in sim.runs)
+
+
+class _ProcessDiedError(Exception):
+    """Where the process of ``_DiesAtSecondCheckpoint`` stops."""
+
+
+class _DiesAtSecondCheckpoint(SqliteSaver):
+    """A checkpointer in a process that dies as the run opening a thread saves its second
+    checkpoint: the input's checkpoint and the first task's writes are stored, the checkpoint
+    of that first step is not (the window a SIGKILL hit in the cluster's fail-over test)."""
+
+    puts = 0
+
+    def put(
+        self,
+        config: RunnableConfig,
+        checkpoint: Checkpoint,
+        metadata: CheckpointMetadata,
+        new_versions: ChannelVersions,
+    ) -> RunnableConfig:
+        self.puts += 1
+        if self.puts == 2:
+            raise _ProcessDiedError("killed before the first step's checkpoint")
+        return super().put(config, checkpoint, metadata, new_versions)
+
+
+def test_a_thread_whose_process_died_before_its_first_step_was_checkpointed_runs_on(
+    aws: AwsPort, tmp_path: Path
+) -> None:
+    scenario = parse_scenario(SCENARIO).scenario
+    sim = Simulation(aws, scenario)
+    estate = sim.setup()
+    for report in sim.run():
+        if report.index == 3:
+            break
+
+    def context() -> RunContext:
+        return RunContext(
+            port=aws,
+            estate=estate,
+            catalogue=catalogue_of(scenario, sim.profiles),
+            ledger=ActionLedger(tmp_path / "ledger.sqlite"),
+            clock=Clock(start=sim.start, step_s=scenario.step, step=3),
+        )
+
+    alert = Signal(fingerprint="generic:late", source="generic", firing=True,
+                   title="api latency above SLO", service="api")  # fmt: skip
+    connection = sqlite3.connect(tmp_path / "checkpoints.sqlite", check_same_thread=False)
+    dying = Commander(build_graph(_DiesAtSecondCheckpoint(connection)), context())
+    with pytest.raises(_ProcessDiedError):
+        dying.ingest_signals([alert])
+    [incident_id] = dying.incidents
+
+    restarted = Commander(build_graph(SqliteSaver(connection)), context())
+    restarted.recover()
+    state = restarted.state(incident_id)
+    # Detection looked at it (a fault-free estate: closed as noise) instead of the thread
+    # being taken as ended with nothing done, its incident listed open for ever.
+    assert [entry["node"] for entry in state["timeline"]][:1] == ["detection"]
+    assert state.get("status") == "noise"
+    assert restarted.incidents[incident_id].finished
