@@ -467,7 +467,16 @@ class Commander:
             entries = self.trail.for_incident(incident_id)
             incident.acknowledged_by = journal.acknowledged_by(entries)
             incident.fingerprints |= journal.attached_fingerprints(entries)
-        self._absorb(incident, snapshot)
+        # What the thread did before is counted in the metrics of the process that did it: a
+        # rebuilt commander counts from here on (an incident that ended is not closed again,
+        # its time to resolve not measured at the step it was adopted).
+        incident.counted = {
+            "votes": len(values.get("votes", [])),
+            "decisions": len(values.get("decisions", [])),
+            "actions": len(values.get("actions", [])),
+            "detected": int(values.get("confirmed_step") is not None),
+        }
+        self._absorb(incident, snapshot, adopted=True)
         if snapshot.tasks and incident.waiting is None:
             self._run(incident, None)  # died inside a step: carry on from the checkpoint
         return incident
@@ -479,8 +488,9 @@ class Commander:
         self.graph.invoke(payload, config, context=self.ctx)
         self._absorb(incident, self.graph.get_state(self.config_of(incident.id)))
 
-    def _absorb(self, incident: Tracked, snapshot: StateSnapshot) -> None:
-        """Bring the commander's view of ``incident`` up to date with its thread."""
+    def _absorb(self, incident: Tracked, snapshot: StateSnapshot, *, adopted: bool = False) -> None:
+        """Bring the commander's view of ``incident`` up to date with its thread (``adopted``:
+        one this commander has just taken from the checkpointer, as it was)."""
         interrupts = [i for task in snapshot.tasks for i in task.interrupts]
         incident.waiting = dict(interrupts[0].value) if interrupts else None
         values = snapshot.values
@@ -512,7 +522,7 @@ class Commander:
         if self.ctx.metrics is not None:
             tally.count(
                 self.ctx.metrics, self.ctx.clock, incident.counted, incident.status, values,
-                newly_finished=incident.finished and not was_finished,
+                newly_finished=incident.finished and not was_finished and not adopted,
             )  # fmt: skip
             self.ctx.metrics.incidents_open.set(
                 sum(1 for i in self.incidents.values() if not i.finished)
@@ -536,13 +546,18 @@ class Commander:
 
     def _settle(self, incident: Tracked, values: dict[str, Any]) -> None:
         """An incident that ended resolved after an action succeeded fixed its top cause: from
-        now on that service's earlier evidence is the fixed cause's (``ctx.settled``)."""
+        the step it ended on, that service's earlier evidence is the fixed cause's
+        (``ctx.settled``). The step is the thread's own, not the clock's: a commander rebuilt
+        later (a restart, a cluster's fail-over) adopts the incident long after it ended."""
         hypotheses = values.get("hypotheses") or []
         acted = any(a["status"] == "succeeded" for a in values.get("actions", []))
         if incident.status == "resolved" and acted and hypotheses:
             service, fault = hypotheses[0]["service"], hypotheses[0]["fault"]
-            if service in self.ctx.estate.services:
-                self.ctx.settled[service] = (self.ctx.clock.step, fault)
+            ended = max((e["step"] for e in values.get("timeline", [])), default=None)
+            step = self.ctx.clock.step if ended is None else ended
+            known = self.ctx.settled.get(service)
+            if service in self.ctx.estate.services and (known is None or known[0] <= step):
+                self.ctx.settled[service] = (step, fault)
 
     def _hand_off(self, incident: Tracked, handed: HandOff) -> None:
         """Open an incident for the second fault ``incident`` found once it had fixed its own

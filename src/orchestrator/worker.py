@@ -35,6 +35,7 @@ from orchestrator import operations
 from orchestrator.commander import Commander
 from orchestrator.context import Clock, CommanderPolicy, RunContext, ServiceProfile
 from orchestrator.correlation import NOISE_SUPPRESSION_STEPS
+from orchestrator.evidence import HISTORY_STEPS
 from orchestrator.graph import build_graph
 from orchestrator.intake import Signal
 from orchestrator.summary import IncidentSummary
@@ -192,12 +193,7 @@ class Worker:
             ),
             store=store,
         )  # fmt: skip
-        live = _ids(store, _LIVE_STATUSES)
-        # A closed-as-noise incident matters only while a repeat of its alert would be
-        # suppressed (``correlation``); older ones need not be tracked again.
-        since = ctx.clock.at(ctx.clock.step - NOISE_SUPPRESSION_STEPS)
-        noise = [s.id for s in _summaries(store, {"noise"}) if s.updated_at >= since]
-        commander.recover([*live, *noise])
+        commander.recover(to_track(store, ctx.clock))
         return _Command(record, commander, [trail])
 
     def _drop(self, why: str) -> None:
@@ -317,8 +313,24 @@ class Worker:
             return False
 
 
-def _ids(store: PgIncidentStore, statuses: set[str]) -> list[str]:
-    return [s.id for s in _summaries(store, statuses)]
+def to_track(store: PgIncidentStore, clock: Clock) -> list[str]:
+    """The incidents a commander rebuilt from the stores adopts: the live ones first, then
+    those ended recently enough to matter still. A closed-as-noise incident matters while a
+    repeat of its alert would be suppressed (``correlation``). A resolved one matters while
+    the evidence window (``evidence.HISTORY_STEPS``) holds what it did: the capacity it
+    changed and the deploy it rolled back are the commander's own doing, not an anomaly or a
+    change to blame, and the cause it fixed is not blamed again on the evidence from before
+    (``RunContext.scaled``, ``rolled_back``, ``settled``, rebuilt from their threads). Older
+    ones need not be tracked again."""
+    live = [s.id for s in _summaries(store, _LIVE_STATUSES)]
+    within = {
+        "noise": clock.at(clock.step - NOISE_SUPPRESSION_STEPS),
+        "resolved": clock.at(clock.step - HISTORY_STEPS),
+    }
+    ended = [
+        s.id for s in _summaries(store, set(within)) if s.updated_at >= within[s.status]
+    ]  # fmt: skip
+    return [*live, *ended]
 
 
 def _summaries(store: PgIncidentStore, statuses: set[str]) -> Iterator[IncidentSummary]:
