@@ -16,6 +16,11 @@ SATURATED_PRESSURE = 1.5
 """``ServiceFacts.pressure`` (CPU over a 60 % target) from which a service runs at 90 % CPU or
 more: past its capacity, where "load above capacity raises CPU, then latency, then errors"
 (the scenario spec), so its breach is coming even before its SLO metrics show it."""
+HEADROOM_PRESSURE = 1.0
+"""At or under its CPU target a service has the headroom it was sized for: nothing is at stake
+yet. Between the target and saturation the odds of a breach grow with the load (queues lengthen
+as CPU climbs), so the outage it would spare is weighed at those odds, not at nothing: a few
+tasks an hour against a critical service's minutes of downtime are cheap insurance."""
 RUNS_OUT = frozenset({"disk-full", "memory-leak", "connection-exhaustion"})
 """Faults whose course ends in an outage once a resource runs out (the spec: "writes then
 fail", "out-of-memory restarts, each a burst of errors", "callers fail to connect"): an action
@@ -44,6 +49,13 @@ def monthly_cost(candidate: Candidate, service: ServiceFacts) -> float:
     return 0.0
 
 
+def breach_odds(service: ServiceFacts) -> float:
+    """How likely a service with no SLO breach yet is to breach if nothing changes: none with
+    headroom, certain once saturated, in proportion to the load between the two."""
+    span = SATURATED_PRESSURE - HEADROOM_PRESSURE
+    return min(1.0, max(0.0, (service["pressure"] - HEADROOM_PRESSURE) / span))
+
+
 def vote_on(
     candidate: Candidate,
     facts: Mapping[str, ServiceFacts],
@@ -54,17 +66,15 @@ def vote_on(
     service = facts[candidate["service"]]
     cost = monthly_cost(candidate, service)
     # An overloaded dependency fails its callers' requests too: their downtime is at stake.
-    at_stake = (
-        slo_breached
-        or service["pressure"] >= SATURATED_PRESSURE
-        or candidate["addresses"] in RUNS_OUT
-    )
-    downtime = service["at_stake_per_min"] * EXPECTED_OUTAGE_MIN if at_stake else 0.0
+    odds = 1.0 if slo_breached or candidate["addresses"] in RUNS_OUT else breach_odds(service)
+    downtime = service["at_stake_per_min"] * EXPECTED_OUTAGE_MIN * odds
     evidence = [
         f"monthly cost {cost:+,.0f} USD",
         f"downtime avoided ~{downtime:,.0f} USD",
         f"budget left {budget.remaining:,.0f} USD",
     ]
+    if 0.0 < odds < 1.0:
+        evidence.append(f"breach odds {odds:.0%} at {service['pressure']:.2f}x its CPU target")
     if candidate["addresses"] == "cost-runaway":
         if cost < 0:
             return vote(

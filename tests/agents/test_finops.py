@@ -155,7 +155,34 @@ def test_a_saturated_service_s_breach_is_coming_even_before_its_slo_metrics_show
         return agentkit.service(tier="critical", downtime_cost_per_min=10_000.0, pressure=pressure)
 
     assert _vote(_scale("scale-out", 8), facts(1.7), slo_breached=False)[0] == Stance.APPROVE
-    assert _vote(_scale("scale-out", 8), facts(1.1), slo_breached=False)[0] == Stance.REJECT
+    assert _vote(_scale("scale-out", 8), facts(0.9), slo_breached=False)[0] == Stance.REJECT
+
+
+def test_load_past_the_cpu_target_weighs_the_outage_at_its_odds() -> None:
+    # Just past its target a critical service is unlikely to breach, but a few tasks for an
+    # hour cost cents against 10,000 USD a minute: the insurance is worth it. A supporting
+    # service's cheap minutes at the same odds do not pay for expensive units.
+    def facts(pressure: float, **kw: float) -> ServiceFacts:
+        return agentkit.service(capacity=4, pressure=pressure, **kw)
+
+    critical = facts(1.05, unit_cost_per_hour=0.05, downtime_cost_per_min=10_000.0)
+    supporting = facts(1.05, unit_cost_per_hour=200.0, downtime_cost_per_min=100.0)
+    nearly_saturated = facts(1.45, unit_cost_per_hour=200.0, downtime_cost_per_min=100.0)
+    rich = Budget(monthly_usd=1e9)
+
+    assert _vote(_scale("scale-out", 8), critical, slo_breached=False)[0] == Stance.APPROVE
+    assert _vote(_scale("scale-out", 8), supporting, rich, slo_breached=False)[0] == (Stance.REJECT)
+    assert _vote(_scale("scale-out", 8), nearly_saturated, rich, slo_breached=False)[0] == (
+        Stance.APPROVE
+    )
+
+
+def test_the_odds_show_in_the_vote_s_evidence() -> None:
+    facts = agentkit.service(capacity=4, unit_cost_per_hour=0.05, pressure=1.25)
+
+    got = finops.vote_on(_scale("scale-out", 6), agentkit.estate(facts), AMPLE, slo_breached=False)
+
+    assert "breach odds 50% at 1.25x its CPU target" in got["evidence"]
 
 
 def test_storage_for_a_disk_filling_up_is_worth_it_before_writes_fail() -> None:
@@ -171,8 +198,8 @@ def test_storage_for_a_disk_filling_up_is_worth_it_before_writes_fail() -> None:
 
 def test_capacity_for_a_fault_that_runs_nothing_out_waits_for_harm() -> None:
     # The same scale-out with nothing breached is worth it for a leak (out-of-memory restarts
-    # are coming), not for a saturation that has not yet slowed anyone.
-    facts = agentkit.service(tier="critical", downtime_cost_per_min=10_000.0, pressure=1.1)
+    # are coming), not for a saturation that leaves the service inside its CPU target.
+    facts = agentkit.service(tier="critical", downtime_cost_per_min=10_000.0, pressure=0.95)
 
     assert _vote(_scale("scale-out", 8, "memory-leak"), facts, slo_breached=False)[0] == (
         Stance.APPROVE
