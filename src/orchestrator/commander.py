@@ -467,15 +467,7 @@ class Commander:
             entries = self.trail.for_incident(incident_id)
             incident.acknowledged_by = journal.acknowledged_by(entries)
             incident.fingerprints |= journal.attached_fingerprints(entries)
-        # What the thread did before is counted in the metrics of the process that did it: a
-        # rebuilt commander counts from here on (an incident that ended is not closed again,
-        # its time to resolve not measured at the step it was adopted).
-        incident.counted = {
-            "votes": len(values.get("votes", [])),
-            "decisions": len(values.get("decisions", [])),
-            "actions": len(values.get("actions", [])),
-            "detected": int(values.get("confirmed_step") is not None),
-        }
+        incident.counted = tally.counted_before(values)
         self._absorb(incident, snapshot, adopted=True)
         if snapshot.tasks and incident.waiting is None:
             self._run(incident, None)  # died inside a step: carry on from the checkpoint

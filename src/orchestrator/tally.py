@@ -37,3 +37,15 @@ def count(
         metrics.incidents_closed.labels(status).inc()
         if status == "resolved" and onset is not None:
             metrics.time_to_resolve.observe(max(0, clock.step - onset) * clock.step_s)
+
+
+def counted_before(values: Any) -> dict[str, int]:
+    """``seen`` for a thread adopted as it stands: what it did before is counted in the metrics
+    of the process that did it, so a rebuilt commander counts from here on (an incident that
+    ended is not closed again, its time to resolve not measured at the step it was adopted)."""
+    return {
+        "votes": len(values.get("votes", [])),
+        "decisions": len(values.get("decisions", [])),
+        "actions": len(values.get("actions", [])),
+        "detected": int(values.get("confirmed_step") is not None),
+    }
