@@ -23,7 +23,9 @@ Known bugs the fuzzing found are pinned by strict ``xfail`` tests at the end.
 
 from __future__ import annotations
 
+import contextlib
 import copy
+import threading
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -97,8 +99,7 @@ sequences = settings(
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
 )
 STREAM_QUIET_S = 0.25
-"""How long a 200 event stream is read: it must still be open after that (open and quiet is
-a ``ReadTimeout``)."""
+"""How long a 200 event stream is read once its headers came: it must still be open after that."""
 FUZZ_ADMINS = 4
 
 
@@ -255,9 +256,8 @@ def test_the_event_stream_answers_as_documented_and_stays_open(
     case: schemathesis.Case, server: str, fuzz_keys: FuzzKeys
 ) -> None:
     wire = _wire(case, fuzz_keys.header())
-    timeout = httpx.Timeout(10, read=STREAM_QUIET_S)
     with (
-        httpx.Client(timeout=timeout) as http,
+        httpx.Client(timeout=10) as http,
         http.stream(
             "GET", str(wire.url).replace(BASE_URL, server), headers=dict(wire.headers)
         ) as response,
@@ -267,9 +267,18 @@ def test_the_event_stream_answers_as_documented_and_stays_open(
             case.validate_response(response, checks=CHECKS)
             return
         assert response.headers["content-type"].startswith("text/event-stream")
-        with pytest.raises(httpx.ReadTimeout):  # still open: nothing ended it
-            for _ in response.iter_bytes():
-                pass
+        # Read to its end beside the test, which waits a while: the answer's headers may take
+        # their time on a busy machine, but once they came nothing may end the stream.
+        ended = threading.Event()
+
+        def read_to_the_end() -> None:
+            with contextlib.suppress(Exception):  # closed under it when the test is done
+                for _ in response.iter_bytes():
+                    pass
+            ended.set()
+
+        threading.Thread(target=read_to_the_end, daemon=True).start()
+        assert not ended.wait(STREAM_QUIET_S), "the event stream ended by itself"
 
 
 def _check_answer(label: str, response: httpx.Response, **path_parameters: str) -> None:
