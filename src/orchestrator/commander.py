@@ -545,8 +545,7 @@ class Commander:
         acted = any(a["status"] == "succeeded" for a in values.get("actions", []))
         if incident.status == "resolved" and acted and hypotheses:
             service, fault = hypotheses[0]["service"], hypotheses[0]["fault"]
-            ended = max((e["step"] for e in values.get("timeline", [])), default=None)
-            step = self.ctx.clock.step if ended is None else ended
+            step = max((e["step"] for e in values.get("timeline", [])), default=self.ctx.clock.step)
             known = self.ctx.settled.get(service)
             if service in self.ctx.estate.services and (known is None or known[0] <= step):
                 self.ctx.settled[service] = (step, fault)

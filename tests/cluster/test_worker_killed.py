@@ -59,12 +59,11 @@ def _story(running: Cluster) -> str:
         " (SELECT id FROM ic_incidents WHERE status <> 'noise') ORDER BY seq"
     ):
         lines.append(f"{incident_id} step {step} {node}: {text}")
-    unfinished = tuple(FINISHED)
     # An incident that never finished: everything journaled about it, and its thread's
     # checkpoints (step, source, and the tasks with writes pending), to tell a thread that
     # never ran from one that stopped inside a node or waits for a step that never came.
     for (incident_id,) in running.sql(
-        "SELECT id FROM ic_incidents WHERE status <> ALL(%s)", list(unfinished)
+        "SELECT id FROM ic_incidents WHERE status <> ALL(%s)", list(FINISHED)
     ):
         for kind, data in running.sql(
             "SELECT kind, data FROM ic_audit_log WHERE incident_id = %s ORDER BY seq", incident_id

@@ -14,6 +14,7 @@ import signal
 import sqlite3
 import subprocess
 import sys
+from contextlib import closing
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -209,15 +210,15 @@ def test_a_thread_whose_process_died_before_its_first_step_was_checkpointed_runs
 
     alert = Signal(fingerprint="generic:late", source="generic", firing=True,
                    title="api latency above SLO", service="api")  # fmt: skip
-    connection = sqlite3.connect(tmp_path / "checkpoints.sqlite", check_same_thread=False)
-    dying = Commander(build_graph(_DiesAtSecondCheckpoint(connection)), context())
-    with pytest.raises(_ProcessDiedError):
-        dying.ingest_signals([alert])
-    [incident_id] = dying.incidents
+    with closing(sqlite3.connect(tmp_path / "checkpoints.sqlite", check_same_thread=False)) as db:
+        dying = Commander(build_graph(_DiesAtSecondCheckpoint(db)), context())
+        with pytest.raises(_ProcessDiedError):
+            dying.ingest_signals([alert])
+        [incident_id] = dying.incidents
 
-    restarted = Commander(build_graph(SqliteSaver(connection)), context())
-    restarted.recover()
-    state = restarted.state(incident_id)
+        restarted = Commander(build_graph(SqliteSaver(db)), context())
+        restarted.recover()
+        state = restarted.state(incident_id)
     # Detection looked at it (a fault-free estate: closed as noise) instead of the thread
     # being taken as ended with nothing done, its incident listed open for ever.
     assert [entry["node"] for entry in state["timeline"]][:1] == ["detection"]
